@@ -1,0 +1,511 @@
+//! Knowledge articles: per-locale title and body, a publishing workflow, periodic verification
+//! and accent-folding full-text search.
+//!
+//! Titles and bodies are Automerge `Text`, because several people edit them together. Search
+//! runs on the `articles_fts` FTS5 table (tokenizer `unicode61 remove_diacritics 2`), one row per
+//! article and locale, so "reembolso" finds "Reembolsó" and "devolucao" finds "Devolução".
+
+use std::collections::BTreeMap;
+
+use automerge::{ChangeHash, ObjId, ReadDoc};
+use rusqlite::params;
+use serde::{Deserialize, Serialize};
+
+use crate::case::check_market;
+use crate::doc::{DocTx, Reader};
+use crate::error::{Error, Result};
+use crate::id::DocId;
+use crate::store::{DocKind, Origin, Store};
+use crate::version::{self, PublishedVersion};
+
+/// Version of the article document layout.
+pub const ARTICLE_SCHEMA: i64 = 1;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Where an article is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArticleStatus {
+    /// Being written.
+    Draft,
+    /// Waiting for review.
+    Review,
+    /// Live.
+    Published,
+    /// Known to be out of date.
+    Outdated,
+    /// Withdrawn.
+    Retired,
+}
+
+/// Who may see an article.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Support staff only.
+    Internal,
+    /// Agents (the default).
+    #[default]
+    Agent,
+    /// Customers too.
+    Public,
+}
+
+macro_rules! names {
+    ($t:ty, $field:literal, $($v:ident = $s:literal),+) => {
+        impl $t {
+            /// The stored name.
+            pub fn as_str(&self) -> &'static str { match self { $(Self::$v => $s),+ } }
+            /// Parses a stored name.
+            ///
+            /// # Errors
+            /// [`Error::Invalid`] for an unknown name.
+            pub fn parse(s: &str) -> Result<Self> {
+                match s.trim().to_ascii_lowercase().as_str() {
+                    $($s => Ok(Self::$v),)+
+                    _ => Err(Error::invalid($field, format!("unknown value (expected one of: {})", [$($s),+].join(", ")))),
+                }
+            }
+        }
+    };
+}
+names!(ArticleStatus, "article status", Draft = "draft", Review = "review", Published = "published", Outdated = "outdated", Retired = "retired");
+names!(Visibility, "visibility", Internal = "internal", Agent = "agent", Public = "public");
+
+/// Verification schedule (Guru's model: every article re-checked every N days).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    /// Who verified it last.
+    pub verifier: Option<String>,
+    /// Days between verifications (default 90).
+    pub interval_days: i64,
+    /// When it was verified last (ms).
+    pub last_verified_at: Option<i64>,
+}
+
+/// An article as every replica sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Article {
+    /// Document id.
+    pub id: DocId,
+    /// Title per locale.
+    pub title: BTreeMap<String, String>,
+    /// Body per locale.
+    pub body: BTreeMap<String, String>,
+    /// Markets it applies to.
+    pub markets: Vec<String>,
+    /// Case categories it helps with.
+    pub categories: Vec<String>,
+    /// Visibility.
+    pub visibility: Visibility,
+    /// Status.
+    pub status: ArticleStatus,
+    /// Published versions.
+    pub versions: Vec<PublishedVersion>,
+    /// Verification schedule.
+    pub verification: Verification,
+    /// Related SOP ids.
+    pub related_sops: Vec<String>,
+    /// Creation time (ms).
+    pub created_at: i64,
+}
+
+impl Article {
+    /// When the next verification is due, for a published article.
+    pub fn next_verification_at(&self) -> Option<i64> {
+        if self.status != ArticleStatus::Published {
+            return None;
+        }
+        let base = self
+            .verification
+            .last_verified_at
+            .or_else(|| self.versions.last().map(|v| v.published_at))?;
+        Some(base.saturating_add(self.verification.interval_days.saturating_mul(DAY_MS)))
+    }
+
+    /// Whether a published article is past its verification date at `now`.
+    pub fn is_due_for_verification(&self, now: i64) -> bool {
+        self.next_verification_at().is_some_and(|due| due <= now)
+    }
+
+    /// The title in `locale`, or in any locale if that one is missing.
+    pub fn title_in(&self, locale: &str) -> &str {
+        self.title
+            .get(locale)
+            .or_else(|| self.title.values().next())
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+}
+
+/// A new article (also the JSON format of `dossier kb add`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewArticle {
+    /// Title per locale.
+    pub title: BTreeMap<String, String>,
+    /// Body per locale.
+    pub body: BTreeMap<String, String>,
+    /// Markets.
+    #[serde(default)]
+    pub markets: Vec<String>,
+    /// Categories.
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// Visibility (default agent).
+    #[serde(default)]
+    pub visibility: Option<Visibility>,
+    /// Verification interval in days (default 90).
+    #[serde(default)]
+    pub interval_days: Option<i64>,
+    /// Related SOP ids.
+    #[serde(default)]
+    pub related_sops: Vec<String>,
+}
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchHit {
+    /// The article.
+    pub id: DocId,
+    /// The locale that matched.
+    pub locale: String,
+    /// Title in that locale.
+    pub title: String,
+    /// Matching excerpt, matches in `[brackets]`.
+    pub snippet: String,
+    /// Article status.
+    pub status: String,
+    /// BM25 score (lower is better).
+    pub rank: f64,
+}
+
+fn check_locale(l: &str) -> Result<()> {
+    let ok = (2..=16).contains(&l.len())
+        && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid("locale", "use a language tag such as es, pt-BR or en"))
+    }
+}
+
+fn validate_new(a: &NewArticle) -> Result<()> {
+    if a.title.is_empty() {
+        return Err(Error::invalid("title", "give a title in at least one locale"));
+    }
+    for (l, t) in &a.title {
+        check_locale(l)?;
+        if t.trim().is_empty() {
+            return Err(Error::invalid(format!("title.{l}"), "must not be empty"));
+        }
+    }
+    for l in a.body.keys() {
+        check_locale(l)?;
+    }
+    for m in &a.markets {
+        check_market(m)?;
+    }
+    if let Some(d) = a.interval_days {
+        if !(1..=3650).contains(&d) {
+            return Err(Error::invalid("interval_days", "use 1 to 3650 days"));
+        }
+    }
+    Ok(())
+}
+
+fn materialize(id: DocId, doc: &impl ReadDoc, heads: Option<&[ChangeHash]>) -> Result<Article> {
+    let r = Reader::new(doc, heads);
+    let root = ObjId::Root;
+    let ver = r.map(&root, "verification");
+    Ok(Article {
+        id,
+        title: r.str_map(&root, "title"),
+        body: r.str_map(&root, "body"),
+        markets: r.list_strs(&root, "markets"),
+        categories: r.list_strs(&root, "categories"),
+        visibility: r
+            .str(&root, "visibility")
+            .and_then(|v| Visibility::parse(&v).ok())
+            .unwrap_or_default(),
+        status: r
+            .str(&root, "status")
+            .and_then(|v| ArticleStatus::parse(&v).ok())
+            .unwrap_or(ArticleStatus::Draft),
+        versions: version::read_versions(&r),
+        verification: Verification {
+            verifier: ver.as_ref().and_then(|v| r.str(v, "verifier")),
+            interval_days: ver
+                .as_ref()
+                .and_then(|v| r.i64(v, "interval_days"))
+                .unwrap_or(90),
+            last_verified_at: ver.as_ref().and_then(|v| r.i64(v, "last_verified_at")),
+        },
+        related_sops: r.list_strs(&root, "related_sops"),
+        created_at: r.i64(&root, "created_at").unwrap_or(0),
+    })
+}
+
+fn write_locale_text(dt: &mut DocTx<'_>, field: &str, locale: &str, text: &str) -> Result<()> {
+    check_locale(locale)?;
+    let m = dt.map(&ObjId::Root, field)?;
+    dt.text(&m, locale, &format!("{field}.{locale}"), text)
+}
+
+/// Builds an FTS5 query that matches all the words of `q` literally, so user input can never be
+/// parsed as FTS syntax (quotes, `NEAR`, `*`, column filters).
+fn fts_query(q: &str) -> Option<String> {
+    let words: Vec<String> = q
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+impl Store {
+    /// Creates a draft article.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a missing title, a bad locale or market.
+    pub fn create_article(&self, new: NewArticle) -> Result<Article> {
+        let ids = self.create_articles(std::slice::from_ref(&new))?;
+        self.article(&ids[0])
+    }
+
+    /// Creates many articles in one transaction: all or none.
+    ///
+    /// # Errors
+    /// The first invalid article's error, naming its index; nothing is stored then.
+    pub fn create_articles(&self, articles: &[NewArticle]) -> Result<Vec<DocId>> {
+        for (i, a) in articles.iter().enumerate() {
+            validate_new(a).map_err(|e| Error::Import {
+                source_name: "articles".into(),
+                location: format!("[{i}]"),
+                reason: e.to_string(),
+            })?;
+        }
+        self.write("article.create", Origin::Local, |w| {
+            let mut ids = Vec::new();
+            for a in articles {
+                let (id, ()) = w.create(DocKind::Article, ARTICLE_SCHEMA, |dt, _| {
+                    let root = ObjId::Root;
+                    for (l, t) in &a.title {
+                        write_locale_text(dt, "title", l, t)?;
+                    }
+                    dt.map(&root, "body")?;
+                    for (l, b) in &a.body {
+                        write_locale_text(dt, "body", l, b)?;
+                    }
+                    dt.set_str_list(&root, "markets", "markets", &a.markets)?;
+                    dt.set_str_list(&root, "categories", "categories", &a.categories)?;
+                    dt.set_str_list(&root, "related_sops", "related_sops", &a.related_sops)?;
+                    dt.put(&root, "visibility", a.visibility.unwrap_or_default().as_str())?;
+                    dt.put(&root, "status", ArticleStatus::Draft.as_str())?;
+                    let v = dt.map(&root, "verification")?;
+                    dt.put(&v, "interval_days", a.interval_days.unwrap_or(90))?;
+                    dt.list(&root, "versions")?;
+                    dt.event("created", "article created", "internal")
+                })?;
+                ids.push(id);
+            }
+            Ok(ids)
+        })
+    }
+
+    /// The current view of an article.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] or [`Error::WrongKind`].
+    pub fn article(&self, id: &DocId) -> Result<Article> {
+        let doc = self.load_kind(id, DocKind::Article)?;
+        materialize(*id, &*doc, None)
+    }
+
+    /// The article as published in `version` (1-based).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when that version does not exist.
+    pub fn article_version(&self, id: &DocId, version: i64) -> Result<Article> {
+        let doc = self.load_kind(id, DocKind::Article)?;
+        let now = materialize(*id, &*doc, None)?;
+        let v = now
+            .versions
+            .iter()
+            .find(|v| v.version == version)
+            .ok_or_else(|| Error::not_found("article version", version.to_string()))?;
+        materialize(*id, &*doc, Some(&v.change_hashes()?))
+    }
+
+    /// Replaces the title and/or body in one locale (character-level merge with concurrent
+    /// edits).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a bad locale or an empty title.
+    pub fn edit_article(&self, id: &DocId, locale: &str, title: Option<&str>, body: Option<&str>) -> Result<Article> {
+        if title.is_some_and(|t| t.trim().is_empty()) {
+            return Err(Error::invalid("title", "must not be empty"));
+        }
+        self.write("article.edit", Origin::Local, |w| {
+            w.edit(id, DocKind::Article, |dt| {
+                if let Some(t) = title {
+                    write_locale_text(dt, "title", locale, t)?;
+                }
+                if let Some(b) = body {
+                    write_locale_text(dt, "body", locale, b)?;
+                }
+                Ok(())
+            })
+        })?;
+        self.article(id)
+    }
+
+    /// Moves an article to `status`. Publishing records the current heads as a new version and
+    /// counts as a verification.
+    ///
+    /// # Errors
+    /// [`Error::Transition`] when a retired article is changed.
+    pub fn set_article_status(&self, id: &DocId, status: ArticleStatus) -> Result<Article> {
+        self.write("article.status", Origin::Local, |w| {
+            let doc = w.get(id, DocKind::Article)?;
+            let current = materialize(*id, doc, None)?;
+            let heads = doc.get_heads();
+            if current.status == ArticleStatus::Retired && status != ArticleStatus::Retired {
+                return Err(Error::Transition {
+                    what: format!("article {id}"),
+                    from: current.status.as_str().into(),
+                    to: status.as_str().into(),
+                    reason: "a retired article stays retired".into(),
+                });
+            }
+            w.edit(id, DocKind::Article, |dt| {
+                dt.put(&ObjId::Root, "status", status.as_str())?;
+                if status == ArticleStatus::Published {
+                    version::publish(dt, &heads, current.versions.len() as i64 + 1)?;
+                    let v = dt.map(&ObjId::Root, "verification")?;
+                    let (by, at) = (dt.meta.author.clone(), dt.meta.at);
+                    dt.put(&v, "last_verified_at", at)?;
+                    dt.put(&v, "verifier", by.as_str())?;
+                }
+                dt.event("status_changed", &format!("{} -> {}", current.status.as_str(), status.as_str()), "internal")
+            })
+        })?;
+        self.article(id)
+    }
+
+    /// Records that someone checked the article is still right.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] or [`Error::WrongKind`].
+    pub fn verify_article(&self, id: &DocId) -> Result<Article> {
+        self.write("article.verify", Origin::Local, |w| {
+            w.edit(id, DocKind::Article, |dt| {
+                let v = dt.map(&ObjId::Root, "verification")?;
+                let (by, at) = (dt.meta.author.clone(), dt.meta.at);
+                dt.put(&v, "last_verified_at", at)?;
+                dt.put(&v, "verifier", by.as_str())
+            })
+        })?;
+        self.article(id)
+    }
+
+    /// Full-text search over titles and bodies, accents folded; best matches first. Retired
+    /// articles are not returned.
+    ///
+    /// # Errors
+    /// Storage errors only; a query with no words returns nothing.
+    pub fn search_articles(&self, query: &str, locale: Option<&str>, limit: usize) -> Result<Vec<SearchHit>> {
+        let Some(q) = fts_query(query) else {
+            return Ok(Vec::new());
+        };
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT f.doc_id, f.locale, f.title, \
+                 snippet(articles_fts, 3, '[', ']', '…', 16), a.status, bm25(articles_fts) AS rank \
+                 FROM articles_fts f JOIN articles a ON a.id = f.doc_id \
+                 WHERE articles_fts MATCH ?1 AND (?2 IS NULL OR f.locale = ?2) \
+                 AND a.status != 'retired' ORDER BY rank, f.doc_id LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![q, locale, limit as i64], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, f64>(5)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, locale, title, snippet, status, rank) = row?;
+                out.push(SearchHit { id: id.parse()?, locale, title, snippet, status, rank });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Published articles whose verification is due at the store's current time.
+    ///
+    /// # Errors
+    /// Storage errors only.
+    pub fn articles_due_for_verification(&self) -> Result<Vec<(DocId, String, i64)>> {
+        let now = self.now();
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, title, next_verification_at FROM articles \
+                 WHERE next_verification_at <= ?1 ORDER BY next_verification_at, id",
+            )?;
+            let rows = stmt.query_map([now], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, title, due) = row?;
+                out.push((id.parse()?, title, due));
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// Rewrites an article's projection and search rows.
+pub(crate) fn project(tx: &rusqlite::Transaction<'_>, id: &DocId, doc: &automerge::Automerge, updated_at: i64) -> Result<()> {
+    let a = materialize(*id, doc, None)?;
+    let key = id.to_string();
+    let title = a.title.values().next().cloned().unwrap_or_default();
+    let mut locales: Vec<&String> = a.title.keys().chain(a.body.keys()).collect();
+    locales.sort();
+    locales.dedup();
+    tx.execute(
+        "INSERT OR REPLACE INTO articles(id, title, status, visibility, markets, categories, locales, \
+         published_version, interval_days, last_verified_at, next_verification_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            key,
+            title,
+            a.status.as_str(),
+            a.visibility.as_str(),
+            a.markets.join(","),
+            a.categories.join(","),
+            locales.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","),
+            a.versions.last().map(|v| v.version),
+            a.verification.interval_days,
+            a.verification.last_verified_at,
+            a.next_verification_at(),
+            updated_at,
+        ],
+    )?;
+    tx.execute("DELETE FROM articles_fts WHERE doc_id = ?1", [&key])?;
+    for l in locales {
+        tx.execute(
+            "INSERT INTO articles_fts(doc_id, locale, title, body) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                key,
+                l,
+                a.title.get(l).map(String::as_str).unwrap_or(""),
+                a.body.get(l).map(String::as_str).unwrap_or(""),
+            ],
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,165 @@
+//! The one error type of the `dossier` crate.
+//!
+//! Messages are lowercase, say what was wrong and where, and never carry the content of a
+//! document: a case subject or note may hold personal data, and an error message ends up in
+//! logs, crash reports and binding exceptions that nobody redacts.
+
+use crate::id::DocId;
+
+/// A `Result` whose error defaults to [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The SQLite file is not a Dossier store, or it is damaged.
+    #[error("the database file is corrupt or not a dossier store: {0}")]
+    Corrupt(String),
+    /// The file was written by a newer Dossier whose schema this build does not know.
+    #[error("the database schema version {found} is newer than this build supports ({supported})")]
+    SchemaTooNew {
+        /// Version found in the file.
+        found: u32,
+        /// Highest version this build knows.
+        supported: u32,
+    },
+    /// The store has no site id yet.
+    #[error("the store has no site id: initialise it first (dossier init --site SITE)")]
+    NotInitialized,
+    /// The store was opened with a site id other than the one it was created with.
+    #[error("the store belongs to site {stored}, not {requested}")]
+    SiteMismatch {
+        /// Site recorded in the file.
+        stored: String,
+        /// Site asked for when opening.
+        requested: String,
+    },
+    /// A value supplied by the caller is not acceptable.
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The field or argument, e.g. `status` or `payment.amount_minor`.
+        field: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// No document with this id or case number exists.
+    #[error("no {kind} found for {key}")]
+    NotFound {
+        /// The kind of thing looked for.
+        kind: &'static str,
+        /// The id or number asked for.
+        key: String,
+    },
+    /// The document exists but is of another kind.
+    #[error("document {id} is a {actual}, not a {expected}")]
+    WrongKind {
+        /// The document.
+        id: DocId,
+        /// What the caller asked for.
+        expected: &'static str,
+        /// What the document is.
+        actual: String,
+    },
+    /// A closed case is terminal: it can be read but not changed.
+    #[error("case {number} is closed; a closed case cannot be changed")]
+    CaseClosed {
+        /// The case number.
+        number: String,
+    },
+    /// A status change that the workflow does not allow.
+    #[error("cannot move {what} from {from} to {to}: {reason}")]
+    Transition {
+        /// What is changing (`case CX-1`, `sop ...`).
+        what: String,
+        /// Current status.
+        from: String,
+        /// Requested status.
+        to: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// The SOP breaks one or more of its invariants.
+    #[error("sop {id} is invalid: {}", violations.join("; "))]
+    SopInvalid {
+        /// The SOP.
+        id: DocId,
+        /// One line per violation, each naming the node.
+        violations: Vec<String>,
+    },
+    /// Publishing needs an approver who wrote none of the changes being published.
+    #[error(
+        "approver {approver} authored changes since the last published version; \
+         another person must approve (four-eyes rule)"
+    )]
+    FourEyes {
+        /// The approver that was refused.
+        approver: String,
+    },
+    /// An import file is malformed; nothing from it was stored.
+    #[error("{source_name}: {location}: {reason}")]
+    Import {
+        /// File or input name.
+        source_name: String,
+        /// `line N`, or a JSON path.
+        location: String,
+        /// What is wrong there.
+        reason: String,
+    },
+    /// Changes received from another replica were refused; nothing from them was stored.
+    #[error("changes for {doc} refused: {reason}")]
+    Rejected {
+        /// The document the changes were for.
+        doc: String,
+        /// Why (never the offending value).
+        reason: String,
+    },
+    /// An SOP walk could not proceed.
+    #[error("walk failed: {0}")]
+    Walk(String),
+    /// The document's stored bytes could not be decoded.
+    #[error("document {id} cannot be loaded: {reason}")]
+    Document {
+        /// The document.
+        id: String,
+        /// What the decoder said.
+        reason: String,
+    },
+    /// An error from SQLite that is not corruption.
+    #[error("storage error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// An error from Automerge on a document we built ourselves.
+    #[error("automerge error: {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+    /// An I/O error.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Error {
+    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn not_found(kind: &'static str, key: impl Into<String>) -> Self {
+        Error::NotFound {
+            kind,
+            key: key.into(),
+        }
+    }
+
+    /// Maps SQLite's "not a database" and "malformed" codes to [`Error::Corrupt`], so callers
+    /// can tell a damaged file from a transient failure.
+    pub(crate) fn from_sqlite(e: rusqlite::Error) -> Self {
+        use rusqlite::ffi::ErrorCode;
+        match e.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+                Error::Corrupt(e.to_string())
+            }
+            _ => Error::Sqlite(e),
+        }
+    }
+}

@@ -1,0 +1,842 @@
+//! [`Store`]: the handle callers hold — one SQLite file, its documents and their projections.
+//!
+//! One writer connection behind a mutex serialises writes; readers use their own connections
+//! from a small pool, so in WAL mode they are never blocked by the writer. A write loads the
+//! documents it touches (from the cache or SQLite), changes them through [`DocTx`], appends the
+//! new change chunks, refreshes the projections and commits — all in one IMMEDIATE
+//! transaction. Only after the commit are the new documents cached and subscribers told. If
+//! anything fails, the in-memory copies are thrown away, so memory never runs ahead of disk.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use automerge::{ActorId, Automerge, ChangeHash, ObjId, ReadDoc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+
+use crate::cache::DocCache;
+use crate::doc::{ChangeMeta, DocTx, Reader};
+use crate::error::{Error, Result};
+use crate::id::DocId;
+use crate::{projection, schema};
+
+/// The kind of a document, stored in its root `kind` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocKind {
+    /// A customer complaint ticket.
+    Case,
+    /// A standard operating procedure (decision tree).
+    Sop,
+    /// A knowledge article.
+    Article,
+    /// A signed workflow plugin package.
+    Plugin,
+}
+
+impl DocKind {
+    /// The name stored in documents and tables.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DocKind::Case => "case",
+            DocKind::Sop => "sop",
+            DocKind::Article => "article",
+            DocKind::Plugin => "plugin",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<DocKind> {
+        Some(match s {
+            "case" => DocKind::Case,
+            "sop" => DocKind::Sop,
+            "article" => DocKind::Article,
+            "plugin" => DocKind::Plugin,
+            _ => return None,
+        })
+    }
+}
+
+/// How durable a commit is (SQLite's `synchronous` in WAL mode).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `NORMAL`: a commit survives a process crash; the last commits may be lost on power loss.
+    #[default]
+    Normal,
+    /// `FULL`: a commit survives power loss too, at the cost of an fsync per commit.
+    Full,
+}
+
+/// A source of the current time in milliseconds since the Unix epoch.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// How to open a [`Store`].
+#[derive(Clone)]
+pub struct StoreOptions {
+    /// The site id (e.g. `MX1`): required the first time, checked afterwards.
+    pub site: Option<String>,
+    /// Who is making changes through this handle; recorded in every change.
+    pub author: Option<String>,
+    /// Commit durability.
+    pub durability: Durability,
+    /// Budget of the document cache, in encoded bytes.
+    pub cache_bytes: usize,
+    /// The clock; the system clock when `None`. Tests set it to make SLA math repeatable.
+    pub clock: Option<Clock>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            site: None,
+            author: None,
+            durability: Durability::Normal,
+            cache_bytes: 64 << 20,
+            clock: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("site", &self.site)
+            .field("author", &self.author)
+            .field("durability", &self.durability)
+            .field("cache_bytes", &self.cache_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a committed change came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// A write through this store's API.
+    Local,
+    /// Changes received from another replica.
+    Remote,
+}
+
+/// What one committed transaction changed: sent to subscribers after the commit.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ChangeNotice {
+    /// The documents changed, with their kinds.
+    pub docs: Vec<(DocId, DocKind)>,
+    /// Where the changes came from.
+    pub origin: Origin,
+}
+
+/// Identifies a subscription, to cancel it with [`Store::unsubscribe`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SubscriptionId(u64);
+
+type Callback = Arc<dyn Fn(&ChangeNotice) + Send + Sync>;
+
+const READER_POOL: usize = 4;
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    cache: Mutex<DocCache>,
+    subscribers: Mutex<Vec<(SubscriptionId, Callback)>>,
+    next_subscription: AtomicU64,
+    site: String,
+    author: String,
+    actor: ActorId,
+    clock: Clock,
+}
+
+/// A Dossier store: one SQLite file holding cases, SOPs and articles.
+///
+/// `Store` is cheap to clone (clones share one handle) and is `Send + Sync`: use it from as many
+/// threads as you like.
+///
+/// # Example
+/// ```
+/// use dossier::{Store, StoreOptions, NewCase, Category};
+/// let dir = tempfile::tempdir()?;
+/// let store = Store::open(dir.path().join("site.db"), StoreOptions {
+///     site: Some("MX1".into()),
+///     ..Default::default()
+/// })?;
+/// let case = store.create_case(NewCase::new("IN-UPI", Category::FailedPayment, "Money debited but not received"))?;
+/// assert_eq!(case.number, "MX1-1");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .field("site", &self.inner.site)
+            .finish_non_exhaustive()
+    }
+}
+
+fn system_clock() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Checks a site id: 1–16 ASCII uppercase letters and digits, starting with a letter, because it
+/// prefixes every case number this site mints.
+pub(crate) fn validate_site(site: &str) -> Result<()> {
+    let ok = !site.is_empty()
+        && site.len() <= 16
+        && site.starts_with(|c: char| c.is_ascii_uppercase())
+        && site
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "site",
+            "use 1-16 uppercase letters and digits, starting with a letter (e.g. MX1)",
+        ))
+    }
+}
+
+fn configure(conn: &Connection, durability: Durability) -> Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(Error::from_sqlite)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::Corrupt(format!("cannot switch to WAL mode (got {mode})")));
+    }
+    let sync = match durability {
+        Durability::Normal => "NORMAL",
+        Durability::Full => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", sync)
+        .map_err(Error::from_sqlite)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(Error::from_sqlite)?;
+    Ok(())
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path`.
+    ///
+    /// Opening reads no documents: it costs the same with ten documents or a million.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] if the file is not a Dossier store; [`Error::SchemaTooNew`];
+    /// [`Error::NotInitialized`] when the file has no site id and `options.site` is `None`;
+    /// [`Error::SiteMismatch`]; [`Error::Invalid`] for a malformed site id.
+    pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(site) = &options.site {
+            validate_site(site)?;
+        }
+        let mut conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(Error::from_sqlite)?;
+        configure(&conn, options.durability)?;
+        schema::migrate(&mut conn)?;
+        let stored: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'site'", [], |r| r.get(0))
+            .optional()
+            .map_err(Error::from_sqlite)?;
+        let site = match (stored, options.site) {
+            (Some(stored), Some(requested)) if stored != requested => {
+                return Err(Error::SiteMismatch { stored, requested });
+            }
+            (Some(stored), _) => stored,
+            (None, Some(requested)) => {
+                conn.execute(
+                    "INSERT INTO meta(key, value) VALUES ('site', ?1)",
+                    [&requested],
+                )?;
+                requested
+            }
+            (None, None) => return Err(Error::NotInitialized),
+        };
+        let author = options.author.unwrap_or_else(|| site.clone());
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(conn),
+                readers: Mutex::new(Vec::new()),
+                cache: Mutex::new(DocCache::new(options.cache_bytes)),
+                subscribers: Mutex::new(Vec::new()),
+                next_subscription: AtomicU64::new(1),
+                site,
+                author,
+                // A fresh actor per handle: two handles on one file (or a file copied to another
+                // machine) must never mint changes with the same actor and sequence number.
+                actor: ActorId::random(),
+                clock: options.clock.unwrap_or_else(|| Arc::new(system_clock)),
+            }),
+        })
+    }
+
+    /// The site id of this store.
+    pub fn site(&self) -> &str {
+        &self.inner.site
+    }
+
+    /// The author recorded in changes made through this handle.
+    pub fn author(&self) -> &str {
+        &self.inner.author
+    }
+
+    /// The path of the SQLite file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The store's current time in milliseconds since the Unix epoch.
+    pub fn now(&self) -> i64 {
+        (self.inner.clock)()
+    }
+
+    /// Calls `callback` after every committed transaction with the documents it changed, whether
+    /// the change was local or received from another replica. The callback runs on the thread
+    /// that wrote, after the commit and with no lock held; keep it short.
+    pub fn subscribe(&self, callback: impl Fn(&ChangeNotice) + Send + Sync + 'static) -> SubscriptionId {
+        let id = SubscriptionId(self.inner.next_subscription.fetch_add(1, Ordering::Relaxed));
+        lock(&self.inner.subscribers).push((id, Arc::new(callback)));
+        id
+    }
+
+    /// Stops a subscription. Unknown ids are ignored.
+    pub fn unsubscribe(&self, id: SubscriptionId) {
+        lock(&self.inner.subscribers).retain(|(s, _)| *s != id);
+    }
+
+    fn notify(&self, notice: ChangeNotice) {
+        if notice.docs.is_empty() {
+            return;
+        }
+        let subs: Vec<Callback> = lock(&self.inner.subscribers)
+            .iter()
+            .map(|(_, c)| Arc::clone(c))
+            .collect();
+        for s in subs {
+            s(&notice);
+        }
+    }
+
+    /// Runs `f` on a pooled read connection.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = lock(&self.inner.readers).pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.inner.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(Error::from_sqlite)?;
+                c.busy_timeout(std::time::Duration::from_secs(10))?;
+                c
+            }
+        };
+        let out = f(&conn);
+        let mut pool = lock(&self.inner.readers);
+        if pool.len() < READER_POOL {
+            pool.push(conn);
+        }
+        out
+    }
+
+    /// Loads a document for reading, from the cache or from SQLite.
+    pub(crate) fn load(&self, id: &DocId) -> Result<(Arc<Automerge>, DocKind)> {
+        let (cached, generation) = {
+            let mut cache = lock(&self.inner.cache);
+            (cache.get(id), cache.generation(id))
+        };
+        if let Some(doc) = cached {
+            let kind = kind_of(&doc).ok_or_else(|| doc_error(id, "missing kind"))?;
+            return Ok((doc, kind));
+        }
+        let (doc, kind, cost) = self.read(|c| load_doc(c, id))?;
+        let doc = Arc::new(doc);
+        lock(&self.inner.cache).offer(*id, generation, Arc::clone(&doc), cost);
+        Ok((doc, kind))
+    }
+
+    /// Loads a document that must be of `kind`.
+    pub(crate) fn load_kind(&self, id: &DocId, kind: DocKind) -> Result<Arc<Automerge>> {
+        let (doc, actual) = self.load(id)?;
+        if actual != kind {
+            return Err(Error::WrongKind {
+                id: *id,
+                expected: kind.as_str(),
+                actual: actual.as_str().into(),
+            });
+        }
+        Ok(doc)
+    }
+
+    /// Runs `f` as one transaction: every document it touches, every change it appends and every
+    /// projection it refreshes commit together or not at all.
+    pub(crate) fn write<T>(
+        &self,
+        op: &str,
+        origin: Origin,
+        f: impl FnOnce(&mut Write<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let (out, touched) = {
+            let mut conn = lock(&self.inner.writer);
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(Error::from_sqlite)?;
+            let mut w = Write {
+                store: self,
+                tx: &tx,
+                docs: HashMap::new(),
+                order: Vec::new(),
+                op: op.to_string(),
+                now: self.now(),
+            };
+            let result = f(&mut w).and_then(|out| w.persist().map(|()| out));
+            let docs = std::mem::take(&mut w.docs);
+            let order = std::mem::take(&mut w.order);
+            let result = result.and_then(|out| {
+                tx.commit().map_err(Error::from_sqlite)?;
+                Ok(out)
+            });
+            let mut cache = lock(&self.inner.cache);
+            match result {
+                Ok(out) => {
+                    let mut touched = Vec::new();
+                    for id in order {
+                        if let Some(d) = docs.get(&id) {
+                            if d.dirty {
+                                touched.push((id, d.kind));
+                            }
+                        }
+                    }
+                    for (id, d) in docs {
+                        cache.committed(id, Some((Arc::new(d.doc), d.cost)));
+                    }
+                    (out, touched)
+                }
+                Err(e) => {
+                    for id in docs.keys() {
+                        cache.committed(*id, None);
+                    }
+                    return Err(e);
+                }
+            }
+        };
+        self.notify(ChangeNotice {
+            docs: touched,
+            origin,
+        });
+        Ok(out)
+    }
+
+    pub(crate) fn meta(&self, op: &str, at: i64) -> ChangeMeta {
+        ChangeMeta {
+            site: self.inner.site.clone(),
+            author: self.inner.author.clone(),
+            op: op.to_string(),
+            at,
+        }
+    }
+
+    /// The Automerge heads of a document.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an unknown id.
+    pub fn heads(&self, id: &DocId) -> Result<Vec<ChangeHash>> {
+        Ok(self.load(id)?.0.get_heads())
+    }
+
+    /// The kind of a stored document.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an unknown id.
+    pub fn kind(&self, id: &DocId) -> Result<DocKind> {
+        Ok(self.load(id)?.1)
+    }
+
+    /// Every document id with its kind, in id (creation-time) order.
+    pub fn documents(&self) -> Result<Vec<(DocId, DocKind)>> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT id, kind FROM docs ORDER BY id")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, kind) = row?;
+                let id: DocId = id.parse()?;
+                let kind = DocKind::parse(&kind).ok_or_else(|| doc_error(&id, "unknown kind"))?;
+                out.push((id, kind));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Checks the whole file: SQLite's `integrity_check`, then that every document loads and its
+    /// projection rows equal what the document says. Returns one line per problem; empty means
+    /// healthy. This reads everything, so it is for tools and tests, not for every open.
+    pub fn check_integrity(&self) -> Result<Vec<String>> {
+        let mut problems = self.read(|c| {
+            let mut stmt = c.prepare("PRAGMA integrity_check")?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for r in rows {
+                let r = r?;
+                if r != "ok" {
+                    out.push(r);
+                }
+            }
+            Ok(out)
+        })?;
+        let docs = match self.documents() {
+            Ok(d) => d,
+            Err(e) => {
+                problems.push(e.to_string());
+                return Ok(problems);
+            }
+        };
+        let mut conn = lock(&self.inner.writer);
+        let tx = conn.transaction().map_err(Error::from_sqlite)?;
+        for (id, _) in docs {
+            match load_doc(&tx, &id) {
+                Ok((doc, kind, _)) => {
+                    if let Err(e) = projection::verify(&tx, &id, kind, &doc) {
+                        problems.push(format!("{id}: {e}"));
+                    }
+                }
+                Err(e) => problems.push(format!("{id}: {e}")),
+            }
+        }
+        tx.rollback()?;
+        Ok(problems)
+    }
+}
+
+/// A document held by a write in progress.
+pub(crate) struct Held {
+    pub doc: Automerge,
+    pub kind: DocKind,
+    cost: usize,
+    /// Heads when the write first loaded it (empty for a new document).
+    base: Vec<ChangeHash>,
+    is_new: bool,
+    dirty: bool,
+}
+
+/// A transaction in progress; see [`Store::write`].
+pub(crate) struct Write<'s> {
+    store: &'s Store,
+    pub tx: &'s rusqlite::Transaction<'s>,
+    docs: HashMap<DocId, Held>,
+    order: Vec<DocId>,
+    pub op: String,
+    pub now: i64,
+}
+
+impl<'s> Write<'s> {
+    pub fn store(&self) -> &Store {
+        self.store
+    }
+
+    fn hold(&mut self, id: &DocId) -> Result<&mut Held> {
+        if !self.docs.contains_key(id) {
+            let cached = lock(&self.store.inner.cache).take(id);
+            let (doc, kind, cost) = match cached {
+                Some(arc) => {
+                    let doc = Arc::try_unwrap(arc).unwrap_or_else(|shared| (*shared).clone());
+                    let kind = kind_of(&doc).ok_or_else(|| doc_error(id, "missing kind"))?;
+                    let cost = doc_cost(self.tx, id)?;
+                    (doc, kind, cost)
+                }
+                None => load_doc(self.tx, id)?,
+            };
+            let doc = doc.with_actor(self.store.inner.actor.clone());
+            let base = doc.get_heads();
+            self.order.push(*id);
+            self.docs.insert(
+                *id,
+                Held {
+                    doc,
+                    kind,
+                    cost,
+                    base,
+                    is_new: false,
+                    dirty: false,
+                },
+            );
+        }
+        self.docs
+            .get_mut(id)
+            .ok_or_else(|| Error::not_found("document", id.to_string()))
+    }
+
+    /// A document of `kind`, read-only, as this transaction sees it.
+    pub fn get(&mut self, id: &DocId, kind: DocKind) -> Result<&Automerge> {
+        let held = self.hold(id)?;
+        if held.kind != kind {
+            return Err(Error::WrongKind {
+                id: *id,
+                expected: kind.as_str(),
+                actual: held.kind.as_str().into(),
+            });
+        }
+        Ok(&held.doc)
+    }
+
+    /// Changes an existing document of `kind` through `f`, as one Automerge change.
+    pub fn edit<T>(
+        &mut self,
+        id: &DocId,
+        kind: DocKind,
+        f: impl FnOnce(&mut DocTx<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let meta = self.store.meta(&self.op, self.now);
+        self.get(id, kind)?;
+        let held = self.hold(id)?;
+        let mut dt = DocTx::new(&mut held.doc, meta);
+        let out = f(&mut dt)?;
+        if dt.commit()?.is_some() {
+            held.dirty = true;
+        }
+        Ok(out)
+    }
+
+    /// Creates a new document of `kind`, with `kind`, `schema` and `created_at` set, then `f`.
+    pub fn create<T>(
+        &mut self,
+        kind: DocKind,
+        schema_version: i64,
+        f: impl FnOnce(&mut DocTx<'_>, &DocId) -> Result<T>,
+    ) -> Result<(DocId, T)> {
+        let id = DocId::new();
+        let mut doc = Automerge::new().with_actor(self.store.inner.actor.clone());
+        let meta = self.store.meta(&self.op, self.now);
+        let now = self.now;
+        let mut dt = DocTx::new(&mut doc, meta);
+        dt.put(&ObjId::Root, "kind", kind.as_str())?;
+        dt.put(&ObjId::Root, "schema", schema_version)?;
+        dt.put(&ObjId::Root, "created_at", now)?;
+        let out = f(&mut dt, &id)?;
+        dt.commit()?;
+        self.order.push(id);
+        self.docs.insert(
+            id,
+            Held {
+                doc,
+                kind,
+                cost: 0,
+                base: Vec::new(),
+                is_new: true,
+                dirty: true,
+            },
+        );
+        Ok((id, out))
+    }
+
+    /// Applies change chunks received from another replica to document `id` (created if new).
+    /// Returns how many changes were new.
+    pub fn apply_remote(&mut self, id: &DocId, changes: Vec<automerge::Change>) -> Result<usize> {
+        let exists: bool = self.docs.contains_key(id)
+            || self
+                .tx
+                .query_row("SELECT 1 FROM docs WHERE id = ?1", [id.to_string()], |_| Ok(()))
+                .optional()?
+                .is_some();
+        if !exists {
+            self.order.push(*id);
+            self.docs.insert(
+                *id,
+                Held {
+                    doc: Automerge::new().with_actor(self.store.inner.actor.clone()),
+                    kind: DocKind::Case,
+                    cost: 0,
+                    base: Vec::new(),
+                    is_new: true,
+                    dirty: false,
+                },
+            );
+        }
+        let held = self.hold(id)?;
+        let before = held.doc.get_heads();
+        held.doc.apply_changes(changes)?;
+        if !held.doc.get_missing_deps(&[]).is_empty() {
+            return Err(Error::Rejected {
+                doc: id.to_string(),
+                reason: "changes depend on changes this store does not have".into(),
+            });
+        }
+        let added = held.doc.get_changes(&before).len();
+        match kind_of(&held.doc) {
+            Some(kind) if held.is_new || kind == held.kind => held.kind = kind,
+            Some(_) => {
+                return Err(Error::Rejected {
+                    doc: id.to_string(),
+                    reason: "changes alter the document's kind".into(),
+                });
+            }
+            None => {
+                return Err(Error::Rejected {
+                    doc: id.to_string(),
+                    reason: "the document has no valid kind".into(),
+                });
+            }
+        }
+        if added > 0 {
+            held.dirty = true;
+        }
+        Ok(added)
+    }
+
+    /// A document held by this write, with its kind.
+    pub fn held(&self, id: &DocId) -> Result<(&Automerge, DocKind)> {
+        self.docs
+            .get(id)
+            .map(|h| (&h.doc, h.kind))
+            .ok_or_else(|| Error::not_found("document", id.to_string()))
+    }
+
+    /// Writes every changed document's new change chunks and refreshes its projection.
+    fn persist(&mut self) -> Result<()> {
+        for id in self.order.clone() {
+            let Some(held) = self.docs.get_mut(&id) else {
+                continue;
+            };
+            if !held.dirty {
+                continue;
+            }
+            let key = id.to_string();
+            if held.is_new {
+                let snapshot = held.doc.save();
+                let heads = encode_heads(&held.doc.get_heads());
+                self.tx.execute(
+                    "INSERT INTO docs(id, kind, snapshot, snapshot_heads, snapshot_len, \
+                     pending_len, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6)",
+                    params![key, held.kind.as_str(), snapshot, heads, snapshot.len() as i64, self.now],
+                )?;
+                held.cost = snapshot.len();
+                held.is_new = false;
+            } else {
+                let mut added = 0usize;
+                for mut change in held.doc.get_changes(&held.base) {
+                    let bytes = change.bytes().into_owned();
+                    added += self.tx.execute(
+                        "INSERT OR IGNORE INTO changes(doc_id, hash, bytes) VALUES (?1, ?2, ?3)",
+                        params![key, change.hash().0.as_slice(), bytes],
+                    )? * bytes.len();
+                }
+                let (snapshot_len, pending_len): (i64, i64) = self.tx.query_row(
+                    "UPDATE docs SET pending_len = pending_len + ?2, updated_at = ?3 \
+                     WHERE id = ?1 RETURNING snapshot_len, pending_len",
+                    params![key, added as i64, self.now],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                // automerge-repo's rule: once the pending changes weigh as much as the snapshot,
+                // fold them into a new snapshot, so loading stays one decode plus a short replay.
+                if pending_len >= snapshot_len {
+                    let snapshot = held.doc.save();
+                    let heads = encode_heads(&held.doc.get_heads());
+                    self.tx.execute(
+                        "UPDATE docs SET snapshot = ?2, snapshot_heads = ?3, snapshot_len = ?4, \
+                         pending_len = 0 WHERE id = ?1",
+                        params![key, snapshot, heads, snapshot.len() as i64],
+                    )?;
+                    self.tx.execute("DELETE FROM changes WHERE doc_id = ?1", [&key])?;
+                    held.cost = snapshot.len();
+                } else {
+                    held.cost = (snapshot_len + pending_len) as usize;
+                }
+            }
+            held.base = held.doc.get_heads();
+            projection::refresh(self.tx, &id, held.kind, &held.doc, self.now)?;
+        }
+        Ok(())
+    }
+
+    /// The next number in a per-store sequence (case numbers).
+    pub fn next_seq(&mut self, name: &str) -> Result<i64> {
+        let key = format!("seq.{name}");
+        let n: i64 = self.tx.query_row(
+            "INSERT INTO meta(key, value) VALUES (?1, '1') \
+             ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1 \
+             RETURNING CAST(value AS INTEGER)",
+            [key],
+            |r| r.get(0),
+        )?;
+        Ok(n)
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic in another thread while holding the lock leaves data we only ever replace whole
+    // (caches, pools, subscriber lists), so the poison carries no broken invariant.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn doc_error(id: &DocId, reason: &str) -> Error {
+    Error::Document {
+        id: id.to_string(),
+        reason: reason.into(),
+    }
+}
+
+pub(crate) fn kind_of(doc: &Automerge) -> Option<DocKind> {
+    Reader::new(doc, None)
+        .str(&ObjId::Root, "kind")
+        .and_then(|k| DocKind::parse(&k))
+}
+
+pub(crate) fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+    heads.iter().flat_map(|h| h.0).collect()
+}
+
+fn doc_cost(c: &Connection, id: &DocId) -> Result<usize> {
+    let cost: i64 = c
+        .query_row(
+            "SELECT snapshot_len + pending_len FROM docs WHERE id = ?1",
+            [id.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    Ok(cost as usize)
+}
+
+/// Loads a document: its snapshot, then every change chunk stored after it.
+pub(crate) fn load_doc(c: &Connection, id: &DocId) -> Result<(Automerge, DocKind, usize)> {
+    let key = id.to_string();
+    let row: Option<(Vec<u8>, String)> = c
+        .query_row(
+            "SELECT snapshot, kind FROM docs WHERE id = ?1",
+            [&key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(Error::from_sqlite)?;
+    let Some((snapshot, kind)) = row else {
+        return Err(Error::not_found("document", key));
+    };
+    let mut cost = snapshot.len();
+    let mut doc = Automerge::load(&snapshot).map_err(|e| doc_error(id, &e.to_string()))?;
+    let mut stmt = c.prepare_cached("SELECT bytes FROM changes WHERE doc_id = ?1 ORDER BY seq")?;
+    let mut rows = stmt.query([&key])?;
+    while let Some(row) = rows.next()? {
+        let bytes: Vec<u8> = row.get(0)?;
+        cost += bytes.len();
+        doc.load_incremental(&bytes)
+            .map_err(|e| doc_error(id, &e.to_string()))?;
+    }
+    let kind = DocKind::parse(&kind).ok_or_else(|| doc_error(id, "unknown kind"))?;
+    Ok((doc, kind, cost))
+}
