@@ -70,8 +70,22 @@ macro_rules! names {
         }
     };
 }
-names!(ArticleStatus, "article status", Draft = "draft", Review = "review", Published = "published", Outdated = "outdated", Retired = "retired");
-names!(Visibility, "visibility", Internal = "internal", Agent = "agent", Public = "public");
+names!(
+    ArticleStatus,
+    "article status",
+    Draft = "draft",
+    Review = "review",
+    Published = "published",
+    Outdated = "outdated",
+    Retired = "retired"
+);
+names!(
+    Visibility,
+    "visibility",
+    Internal = "internal",
+    Agent = "agent",
+    Public = "public"
+);
 
 /// Verification schedule (Guru's model: every article re-checked every N days).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -183,17 +197,24 @@ pub struct SearchHit {
 
 fn check_locale(l: &str) -> Result<()> {
     let ok = (2..=16).contains(&l.len())
-        && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && l.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid("locale", "use a language tag such as es, pt-BR or en"))
+        Err(Error::invalid(
+            "locale",
+            "use a language tag such as es, pt-BR or en",
+        ))
     }
 }
 
 fn validate_new(a: &NewArticle) -> Result<()> {
     if a.title.is_empty() {
-        return Err(Error::invalid("title", "give a title in at least one locale"));
+        return Err(Error::invalid(
+            "title",
+            "give a title in at least one locale",
+        ));
     }
     for (l, t) in &a.title {
         check_locale(l)?;
@@ -301,7 +322,11 @@ impl Store {
                     dt.set_str_list(&root, "markets", "markets", &a.markets)?;
                     dt.set_str_list(&root, "categories", "categories", &a.categories)?;
                     dt.set_str_list(&root, "related_sops", "related_sops", &a.related_sops)?;
-                    dt.put(&root, "visibility", a.visibility.unwrap_or_default().as_str())?;
+                    dt.put(
+                        &root,
+                        "visibility",
+                        a.visibility.unwrap_or_default().as_str(),
+                    )?;
                     dt.put(&root, "status", ArticleStatus::Draft.as_str())?;
                     let v = dt.map(&root, "verification")?;
                     dt.put(&v, "interval_days", a.interval_days.unwrap_or(90))?;
@@ -343,7 +368,13 @@ impl Store {
     ///
     /// # Errors
     /// [`Error::Invalid`] for a bad locale or an empty title.
-    pub fn edit_article(&self, id: &DocId, locale: &str, title: Option<&str>, body: Option<&str>) -> Result<Article> {
+    pub fn edit_article(
+        &self,
+        id: &DocId,
+        locale: &str,
+        title: Option<&str>,
+        body: Option<&str>,
+    ) -> Result<Article> {
         if title.is_some_and(|t| t.trim().is_empty()) {
             return Err(Error::invalid("title", "must not be empty"));
         }
@@ -388,7 +419,11 @@ impl Store {
                     dt.put(&v, "last_verified_at", at)?;
                     dt.put(&v, "verifier", by.as_str())?;
                 }
-                dt.event("status_changed", &format!("{} -> {}", current.status.as_str(), status.as_str()), "internal")
+                dt.event(
+                    "status_changed",
+                    &format!("{} -> {}", current.status.as_str(), status.as_str()),
+                    "internal",
+                )
             })
         })?;
         self.article(id)
@@ -415,7 +450,12 @@ impl Store {
     ///
     /// # Errors
     /// Storage errors only; a query with no words returns nothing.
-    pub fn search_articles(&self, query: &str, locale: Option<&str>, limit: usize) -> Result<Vec<SearchHit>> {
+    pub fn search_articles(
+        &self,
+        query: &str,
+        locale: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SearchHit>> {
         let Some(q) = fts_query(query) else {
             return Ok(Vec::new());
         };
@@ -440,7 +480,14 @@ impl Store {
             let mut out = Vec::new();
             for row in rows {
                 let (id, locale, title, snippet, status, rank) = row?;
-                out.push(SearchHit { id: id.parse()?, locale, title, snippet, status, rank });
+                out.push(SearchHit {
+                    id: id.parse()?,
+                    locale,
+                    title,
+                    snippet,
+                    status,
+                    rank,
+                });
             }
             Ok(out)
         })
@@ -457,7 +504,9 @@ impl Store {
                 "SELECT id, title, next_verification_at FROM articles \
                  WHERE next_verification_at <= ?1 ORDER BY next_verification_at, id",
             )?;
-            let rows = stmt.query_map([now], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))?;
+            let rows = stmt.query_map([now], |r| {
+                Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
+            })?;
             let mut out = Vec::new();
             for row in rows {
                 let (id, title, due) = row?;
@@ -469,7 +518,12 @@ impl Store {
 }
 
 /// Rewrites an article's projection and search rows.
-pub(crate) fn project(tx: &rusqlite::Transaction<'_>, id: &DocId, doc: &automerge::Automerge, updated_at: i64) -> Result<()> {
+pub(crate) fn project(
+    tx: &rusqlite::Transaction<'_>,
+    id: &DocId,
+    doc: &automerge::Automerge,
+    updated_at: i64,
+) -> Result<()> {
     let a = materialize(*id, doc, None)?;
     let key = id.to_string();
     let title = a.title.values().next().cloned().unwrap_or_default();

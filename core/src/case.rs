@@ -485,7 +485,10 @@ const MAX_TEXT: usize = 20_000;
 
 fn check_len(field: &str, v: &str, max: usize) -> Result<()> {
     if v.chars().count() > max {
-        return Err(Error::invalid(field, format!("longer than {max} characters")));
+        return Err(Error::invalid(
+            field,
+            format!("longer than {max} characters"),
+        ));
     }
     Ok(())
 }
@@ -493,8 +496,7 @@ fn check_len(field: &str, v: &str, max: usize) -> Result<()> {
 fn check_token(field: &str, v: &str) -> Result<()> {
     let ok = !v.is_empty()
         && v.len() <= 64
-        && v
-            .chars()
+        && v.chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '/'));
     if ok {
         Ok(())
@@ -509,8 +511,7 @@ fn check_token(field: &str, v: &str) -> Result<()> {
 pub(crate) fn check_market(m: &str) -> Result<()> {
     let ok = (2..=16).contains(&m.len())
         && m.starts_with(|c: char| c.is_ascii_uppercase())
-        && m
-            .chars()
+        && m.chars()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-');
     if ok {
         Ok(())
@@ -525,18 +526,27 @@ pub(crate) fn check_market(m: &str) -> Result<()> {
 fn check_payment(p: &Payment) -> Result<()> {
     if let Some(a) = p.amount_minor {
         if a < 0 {
-            return Err(Error::invalid("payment.amount_minor", "must not be negative"));
+            return Err(Error::invalid(
+                "payment.amount_minor",
+                "must not be negative",
+            ));
         }
     }
     if let Some(c) = &p.currency {
         if c.len() != 3 || !c.chars().all(|c| c.is_ascii_uppercase()) {
-            return Err(Error::invalid("payment.currency", "use a 3-letter ISO 4217 code, e.g. INR"));
+            return Err(Error::invalid(
+                "payment.currency",
+                "use a 3-letter ISO 4217 code, e.g. INR",
+            ));
         }
     }
     if let Some(card) = &p.card {
         if let Some(bin) = &card.bin {
             if !(6..=8).contains(&bin.len()) || !bin.chars().all(|c| c.is_ascii_digit()) {
-                return Err(Error::invalid("payment.card.bin", "use the first 6 to 8 digits"));
+                return Err(Error::invalid(
+                    "payment.card.bin",
+                    "use the first 6 to 8 digits",
+                ));
             }
         }
         if let Some(l4) = &card.last4 {
@@ -552,10 +562,7 @@ fn write_payment(dt: &mut DocTx<'_>, p: &Payment) -> Result<()> {
     check_payment(p)?;
     let root = ObjId::Root;
     let pay = dt.map(&root, "payment")?;
-    let rail = p
-        .rail
-        .clone()
-        .or_else(|| dt.read().str(&pay, "rail"));
+    let rail = p.rail.clone().or_else(|| dt.read().str(&pay, "rail"));
     if let Some(v) = &p.rail {
         check_token("payment.rail", v)?;
         dt.put_str(&pay, "rail", "payment.rail", &v.to_ascii_lowercase())?;
@@ -564,7 +571,13 @@ fn write_payment(dt: &mut DocTx<'_>, p: &Payment) -> Result<()> {
         dt.put_payment_ref(&pay, "txn_ref", rail.as_deref(), "payment.txn_ref", v)?;
     }
     if let Some(v) = &p.network_ref {
-        dt.put_payment_ref(&pay, "network_ref", rail.as_deref(), "payment.network_ref", v)?;
+        dt.put_payment_ref(
+            &pay,
+            "network_ref",
+            rail.as_deref(),
+            "payment.network_ref",
+            v,
+        )?;
     }
     if let Some(v) = p.amount_minor {
         dt.put(&pay, "amount_minor", v)?;
@@ -625,6 +638,11 @@ fn add_tag(dt: &mut DocTx<'_>, tag: &str) -> Result<()> {
     check_token("tag", tag)?;
     let tags = dt.map(&ObjId::Root, "tags")?;
     let tag = dt.key("tags", &tag.to_lowercase());
+    // Automerge skips a put of the value already there, and then a concurrent removal would
+    // win. Re-adding writes a fresh op so that an add concurrent with a remove wins (add-wins).
+    if dt.read().get(&tags, tag.as_str()).is_some() {
+        dt.delete(&tags, tag.as_str())?;
+    }
     dt.put(&tags, tag.as_str(), true)
 }
 
@@ -842,8 +860,12 @@ impl Store {
             return Ok(id);
         }
         let id: Option<String> = self.read(|c| {
-            Ok(c.query_row("SELECT id FROM cases WHERE number = ?1", [key.trim()], |r| r.get(0))
-                .optional()?)
+            Ok(c.query_row(
+                "SELECT id FROM cases WHERE number = ?1",
+                [key.trim()],
+                |r| r.get(0),
+            )
+            .optional()?)
         })?;
         id.ok_or_else(|| Error::not_found("case", key))?.parse()
     }
@@ -917,7 +939,10 @@ impl Store {
             None => None,
         };
         if problem == Some(id) {
-            return Err(Error::invalid("problem", "a case cannot be its own problem"));
+            return Err(Error::invalid(
+                "problem",
+                "a case cannot be its own problem",
+            ));
         }
         let incidents = if update.status == Some(Status::Solved) {
             self.read(|c| {
@@ -943,12 +968,20 @@ impl Store {
                 if let Some(p) = update.priority {
                     if p != case.priority {
                         dt.put(&root, "priority", p.as_str())?;
-                        dt.event("priority_changed", &format!("{} -> {}", case.priority, p), "internal")?;
+                        dt.event(
+                            "priority_changed",
+                            &format!("{} -> {}", case.priority, p),
+                            "internal",
+                        )?;
                     }
                 }
                 if let Some(a) = &update.assignee {
                     dt.put_opt_str(&root, "assignee", "assignee", a.as_deref())?;
-                    dt.event("assigned", a.as_deref().unwrap_or("(unassigned)"), "internal")?;
+                    dt.event(
+                        "assigned",
+                        a.as_deref().unwrap_or("(unassigned)"),
+                        "internal",
+                    )?;
                 }
                 if let Some(c) = update.category {
                     dt.put(&root, "category", c.as_str())?;
@@ -967,7 +1000,10 @@ impl Store {
                 if !update.remove_tags.is_empty() {
                     let tags = dt.map(&root, "tags")?;
                     for t in &update.remove_tags {
-                        dt.delete(&tags, t.to_lowercase().as_str())?;
+                        let t = t.to_lowercase();
+                        if dt.read().get(&tags, t.as_str()).is_some() {
+                            dt.delete(&tags, t.as_str())?;
+                        }
                     }
                 }
                 for (k, v) in &update.fields {
@@ -987,7 +1023,11 @@ impl Store {
             for incident in &incidents {
                 edit_open_case(w, incident, |dt, case| {
                     change_status(dt, case.status, Status::Solved)?;
-                    dt.event("problem_solved", &format!("solved with problem {number}"), "internal")
+                    dt.event(
+                        "problem_solved",
+                        &format!("solved with problem {number}"),
+                        "internal",
+                    )
                 })?;
             }
             Ok(())
@@ -1151,7 +1191,20 @@ impl Store {
             })?;
             let mut out = Vec::new();
             for row in rows {
-                let (id, number, market, site, status, priority, category, subject, assignee, created_at, updated_at, due) = row?;
+                let (
+                    id,
+                    number,
+                    market,
+                    site,
+                    status,
+                    priority,
+                    category,
+                    subject,
+                    assignee,
+                    created_at,
+                    updated_at,
+                    due,
+                ) = row?;
                 out.push(CaseSummary {
                     id: id.parse()?,
                     number,
@@ -1185,7 +1238,11 @@ fn create_case_in(w: &mut Write<'_>, new: &NewCase) -> Result<DocId> {
     if let Some(d) = &new.description {
         check_len("description", d, MAX_TEXT)?;
     }
-    for (field, v) in [("locale", &new.locale), ("channel", &new.channel), ("subcategory", &new.subcategory)] {
+    for (field, v) in [
+        ("locale", &new.locale),
+        ("channel", &new.channel),
+        ("subcategory", &new.subcategory),
+    ] {
         if let Some(v) = v {
             check_token(field, v)?;
         }
@@ -1203,7 +1260,11 @@ fn create_case_in(w: &mut Write<'_>, new: &NewCase) -> Result<DocId> {
         dt.put(&root, "site", site.as_str())?;
         dt.put_str(&root, "market", "market", &new.market)?;
         dt.put(&root, "status", Status::New.as_str())?;
-        dt.put(&root, "priority", new.priority.unwrap_or(Priority::Normal).as_str())?;
+        dt.put(
+            &root,
+            "priority",
+            new.priority.unwrap_or(Priority::Normal).as_str(),
+        )?;
         dt.put(&root, "category", category.as_str())?;
         dt.put_str(&root, "subject", "subject", new.subject.trim())?;
         if let Some(d) = &new.description {
@@ -1260,7 +1321,12 @@ pub(crate) fn edit_open_case<T>(
 }
 
 /// Rewrites a case's projection rows.
-pub(crate) fn project(tx: &rusqlite::Transaction<'_>, id: &DocId, doc: &automerge::Automerge, updated_at: i64) -> Result<()> {
+pub(crate) fn project(
+    tx: &rusqlite::Transaction<'_>,
+    id: &DocId,
+    doc: &automerge::Automerge,
+    updated_at: i64,
+) -> Result<()> {
     let c = materialize(*id, doc, None)?;
     let key = id.to_string();
     let r = Reader::new(doc, None);
@@ -1297,7 +1363,10 @@ pub(crate) fn project(tx: &rusqlite::Transaction<'_>, id: &DocId, doc: &automerg
     )?;
     tx.execute("DELETE FROM case_tags WHERE case_id = ?1", [&key])?;
     for t in &c.tags {
-        tx.execute("INSERT INTO case_tags(case_id, tag) VALUES (?1, ?2)", params![key, t])?;
+        tx.execute(
+            "INSERT INTO case_tags(case_id, tag) VALUES (?1, ?2)",
+            params![key, t],
+        )?;
     }
     tx.execute("DELETE FROM case_escalations WHERE case_id = ?1", [&key])?;
     for (i, e) in c.escalations.iter().enumerate() {
@@ -1319,7 +1388,17 @@ pub(crate) fn project(tx: &rusqlite::Transaction<'_>, id: &DocId, doc: &automerg
         tx.execute(
             "INSERT INTO sop_runs(case_id, idx, sop_id, version, path, exit_node, outcome, at, by) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![key, i as i64, run.sop, run.version, path, run.exit_node, run.outcome, run.at, run.by],
+            params![
+                key,
+                i as i64,
+                run.sop,
+                run.version,
+                path,
+                run.exit_node,
+                run.outcome,
+                run.at,
+                run.by
+            ],
         )?;
     }
     Ok(())

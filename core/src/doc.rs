@@ -68,7 +68,13 @@ impl<'a> DocTx<'a> {
         self.clean(path, key).into_owned()
     }
 
-    pub fn put_str(&mut self, obj: &ObjId, prop: impl Into<Prop>, path: &str, v: &str) -> Result<()> {
+    pub fn put_str(
+        &mut self,
+        obj: &ObjId,
+        prop: impl Into<Prop>,
+        path: &str,
+        v: &str,
+    ) -> Result<()> {
         let v = self.clean(path, v);
         self.tx.put(obj, prop, v.as_ref())?;
         Ok(())
@@ -106,7 +112,12 @@ impl<'a> DocTx<'a> {
     }
 
     /// Puts a value that is not free text (numbers, booleans, enum names chosen by code).
-    pub fn put(&mut self, obj: &ObjId, prop: impl Into<Prop>, v: impl Into<ScalarValue>) -> Result<()> {
+    pub fn put(
+        &mut self,
+        obj: &ObjId,
+        prop: impl Into<Prop>,
+        v: impl Into<ScalarValue>,
+    ) -> Result<()> {
         let v = v.into();
         if let ScalarValue::Str(s) = &v {
             // Even code-chosen strings pass the redactor: it is cheap, and "no bypass" must hold
@@ -186,7 +197,13 @@ impl<'a> DocTx<'a> {
     }
 
     /// Replaces a list of strings whole.
-    pub fn set_str_list(&mut self, obj: &ObjId, prop: &str, path: &str, items: &[String]) -> Result<()> {
+    pub fn set_str_list(
+        &mut self,
+        obj: &ObjId,
+        prop: &str,
+        path: &str,
+        items: &[String],
+    ) -> Result<()> {
         let list = self.new_object(obj, prop, ObjType::List)?;
         for item in items {
             self.push_str(&list, path, item)?;
@@ -390,34 +407,60 @@ pub(crate) fn display_value(r: &Reader<'_, impl ReadDoc>, v: &Value<'_>, id: &Ob
     }
 }
 
-/// Every string a change writes, in op order, with consecutive single-character text
-/// insertions joined, so a card number typed one character at a time is still seen whole.
-pub(crate) fn change_strings(change: &automerge::Change) -> Vec<String> {
+/// Every string a change writes, in op order, each with the map key it is written under (if
+/// any). Consecutive single-character text insertions are joined, so a card number typed one
+/// character at a time is still seen whole.
+pub(crate) fn change_strings(change: &automerge::Change) -> Vec<(Option<String>, String)> {
     use automerge::legacy::{Key, OpType};
     let expanded = change.decode();
     let mut out = Vec::new();
     let mut run = String::new();
     for op in &expanded.operations {
-        if let Key::Map(k) = &op.key {
-            out.push(k.to_string());
-        }
+        let key = match &op.key {
+            Key::Map(k) => {
+                out.push((None, k.to_string()));
+                Some(k.to_string())
+            }
+            _ => None,
+        };
         match &op.action {
             OpType::Put(ScalarValue::Str(s)) if op.insert && s.chars().count() == 1 => {
                 run.push_str(s);
                 continue;
             }
-            OpType::Put(ScalarValue::Str(s)) => out.push(s.to_string()),
+            OpType::Put(ScalarValue::Str(s)) => out.push((key, s.to_string())),
             _ => {}
         }
         if !run.is_empty() {
-            out.push(std::mem::take(&mut run));
+            out.push((None, std::mem::take(&mut run)));
         }
     }
     if !run.is_empty() {
-        out.push(run);
+        out.push((None, run));
     }
     if let Some(m) = expanded.message {
-        out.push(m);
+        out.push((None, m));
     }
     out
+}
+
+/// The fields that hold a payment rail's own reference, kept verbatim when well-formed.
+pub(crate) const REFERENCE_FIELDS: &[&str] = &["txn_ref", "network_ref"];
+
+/// Whether a string written under `key` is sensitive. A rail reference (UPI RRN, Pix
+/// EndToEndId) in a reference field is not, even when its digits pass Luhn.
+pub(crate) fn is_sensitive(key: Option<&str>, value: &str, rail: Option<&str>) -> bool {
+    if key.is_some_and(|k| REFERENCE_FIELDS.contains(&k)) {
+        let rails: &[Option<&str>] = match rail {
+            Some(_) => &[rail],
+            None => &[Some("upi"), Some("pix")],
+        };
+        if rails
+            .iter()
+            .any(|r| redact::is_payment_reference(*r, value))
+        {
+            return false;
+        }
+    }
+    redact::contains_sensitive(value)
 }

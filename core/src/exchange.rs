@@ -19,10 +19,9 @@ use std::collections::HashMap;
 use automerge::{Change, ChangeHash, ObjId, ObjType, ReadDoc, Value};
 use serde::Serialize;
 
-use crate::doc::{Reader, change_strings};
+use crate::doc::{Reader, change_strings, is_sensitive};
 use crate::error::{Error, Result};
 use crate::id::DocId;
-use crate::redact;
 use crate::store::{DocKind, Origin, Store};
 
 const MAGIC: &[u8; 4] = b"DSCP";
@@ -69,18 +68,26 @@ pub(crate) fn decode(pack: &[u8]) -> Result<(DocId, Vec<Change>)> {
     if pack.len() > MAX_PACK_BYTES {
         return Err(bad("larger than the size limit"));
     }
-    let rest = pack.strip_prefix(MAGIC).ok_or_else(|| bad("not a dossier change pack"))?;
+    let rest = pack
+        .strip_prefix(MAGIC)
+        .ok_or_else(|| bad("not a dossier change pack"))?;
     let (&format, rest) = rest.split_first().ok_or_else(|| bad("truncated"))?;
     if format != FORMAT {
         return Err(bad(&format!("unsupported format version {format}")));
     }
-    let (id, rest) = rest.split_first_chunk::<16>().ok_or_else(|| bad("truncated"))?;
+    let (id, rest) = rest
+        .split_first_chunk::<16>()
+        .ok_or_else(|| bad("truncated"))?;
     let id = DocId::from_bytes(*id);
-    let (count, mut rest) = rest.split_first_chunk::<4>().ok_or_else(|| bad("truncated"))?;
+    let (count, mut rest) = rest
+        .split_first_chunk::<4>()
+        .ok_or_else(|| bad("truncated"))?;
     let count = u32::from_be_bytes(*count) as usize;
     let mut changes = Vec::with_capacity(count.min(1024));
     for _ in 0..count {
-        let (len, tail) = rest.split_first_chunk::<4>().ok_or_else(|| bad("truncated"))?;
+        let (len, tail) = rest
+            .split_first_chunk::<4>()
+            .ok_or_else(|| bad("truncated"))?;
         let len = u32::from_be_bytes(*len) as usize;
         if tail.len() < len {
             return Err(bad("truncated"));
@@ -97,29 +104,37 @@ pub(crate) fn decode(pack: &[u8]) -> Result<(DocId, Vec<Change>)> {
     Ok((id, changes))
 }
 
-/// Every string in a document (keys, values, text), for the post-merge redaction check.
-fn all_strings(r: &Reader<'_, impl ReadDoc>, obj: &ObjId, t: ObjType, out: &mut Vec<String>) {
-    let children: Vec<(Value<'_>, ObjId)> = match t {
+/// Every string in a document (keys, values, text) with the key it is under, for the
+/// post-merge redaction check.
+fn all_strings(
+    r: &Reader<'_, impl ReadDoc>,
+    obj: &ObjId,
+    t: ObjType,
+    out: &mut Vec<(Option<String>, String)>,
+) {
+    let children: Vec<(Option<String>, Value<'_>, ObjId)> = match t {
         ObjType::Map | ObjType::Table => r
             .keys(obj)
             .into_iter()
             .filter_map(|k| {
-                out.push(k.clone());
-                r.get(obj, k.as_str())
+                out.push((None, k.clone()));
+                r.get(obj, k.as_str()).map(|(v, id)| (Some(k), v, id))
             })
             .collect(),
-        ObjType::List => (0..r.len(obj)).filter_map(|i| r.get(obj, i)).collect(),
+        ObjType::List => (0..r.len(obj))
+            .filter_map(|i| r.get(obj, i).map(|(v, id)| (None, v, id)))
+            .collect(),
         ObjType::Text => {
-            out.extend(r.text_of(obj));
+            out.extend(r.text_of(obj).map(|t| (None, t)));
             return;
         }
     };
-    for (v, id) in children {
+    for (k, v, id) in children {
         match v {
             Value::Object(t) => all_strings(r, &id, t, out),
             Value::Scalar(s) => {
                 if let automerge::ScalarValue::Str(s) = s.as_ref() {
-                    out.push(s.to_string());
+                    out.push((k, s.to_string()));
                 }
             }
         }
@@ -155,8 +170,14 @@ impl Store {
         let (id, changes) = decode(pack)?;
         let key = id.to_string();
         for c in &changes {
-            if change_strings(c).iter().any(|s| redact::contains_sensitive(s)) {
-                return Err(reject(&key, "a change carries an unmasked card number or security code"));
+            if change_strings(c)
+                .iter()
+                .any(|(k, s)| is_sensitive(k.as_deref(), s, None))
+            {
+                return Err(reject(
+                    &key,
+                    "a change carries an unmasked card number or security code",
+                ));
             }
         }
         self.write("sync.apply", Origin::Remote, |w| {
@@ -165,15 +186,28 @@ impl Store {
             let r = Reader::new(doc, None);
             let mut strings = Vec::new();
             all_strings(&r, &ObjId::Root, ObjType::Map, &mut strings);
-            if strings.iter().any(|s| redact::contains_sensitive(s)) {
-                return Err(reject(&key, "the merged document would hold an unmasked card number"));
+            let rail = r
+                .map(&ObjId::Root, "payment")
+                .and_then(|p| r.str(&p, "rail"));
+            if strings
+                .iter()
+                .any(|(k, s)| is_sensitive(k.as_deref(), s, rail.as_deref()))
+            {
+                return Err(reject(
+                    &key,
+                    "the merged document would hold an unmasked card number",
+                ));
             }
             // A document that does not materialize would break every read of it: refuse it now.
             match kind {
                 DocKind::Case => crate::case::materialize(id, doc, None).map(|_| ())?,
                 DocKind::Sop | DocKind::Article | DocKind::Plugin => {}
             }
-            Ok(Applied { doc: id, kind, new_changes })
+            Ok(Applied {
+                doc: id,
+                kind,
+                new_changes,
+            })
         })
         .map_err(|e| match e {
             Error::Document { reason, .. } => reject(&key, reason),

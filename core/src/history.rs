@@ -51,7 +51,10 @@ const POLICY_FIELDS: &[&str] = &["status", "priority"];
 pub(crate) fn check_heads(doc: &Automerge, heads: &[ChangeHash]) -> Result<()> {
     for h in heads {
         if doc.get_change_by_hash(h).is_none() {
-            return Err(Error::invalid("heads", format!("{h} is not a change of this document")));
+            return Err(Error::invalid(
+                "heads",
+                format!("{h} is not a change of this document"),
+            ));
         }
     }
     Ok(())
@@ -74,7 +77,9 @@ fn ordered_history(doc: &Automerge) -> Vec<HistoryEntry> {
     }
     let key = |h: &ChangeHash| {
         let c = by_hash[h];
-        let at = ChangeMeta::parse(c.message()).map(|m| m.at).unwrap_or(c.timestamp() * 1000);
+        let at = ChangeMeta::parse(c.message())
+            .map(|m| m.at)
+            .unwrap_or(c.timestamp() * 1000);
         (at, *h)
     };
     let mut ready: BTreeSet<(i64, ChangeHash)> = pending
@@ -115,12 +120,19 @@ fn ordered_history(doc: &Automerge) -> Vec<HistoryEntry> {
 
 fn walk_conflicts(r: &Reader<'_, Automerge>, obj: &ObjId, path: &str, out: &mut Vec<Conflict>) {
     for key in r.keys(obj) {
-        let field = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+        let field = if path.is_empty() {
+            key.clone()
+        } else {
+            format!("{path}.{key}")
+        };
         let all = r.all(obj, key.as_str());
         if all.len() > 1 && !(path.is_empty() && POLICY_FIELDS.contains(&key.as_str())) {
             // Automerge's winner is the last of get_all.
-            let mut values: Vec<String> =
-                all.iter().rev().map(|(v, id)| display_value(r, v, id)).collect();
+            let mut values: Vec<String> = all
+                .iter()
+                .rev()
+                .map(|(v, id)| display_value(r, v, id))
+                .collect();
             values.dedup();
             if values.len() > 1 {
                 out.push(Conflict {

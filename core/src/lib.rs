@@ -67,8 +67,8 @@ mod version;
 pub use article::{Article, ArticleStatus, NewArticle, SearchHit, Verification, Visibility};
 pub use automerge::ChangeHash;
 pub use case::{
-    Card, Case, CaseFilter, CaseSummary, CaseUpdate, Category, Dispute, Escalation, Event,
-    NewCase, Payment, Priority, Qa, Sla, SopRun, Status,
+    Card, Case, CaseFilter, CaseSummary, CaseUpdate, Category, Dispute, Escalation, Event, NewCase,
+    Payment, Priority, Qa, Sla, SopRun, Status,
 };
 pub use error::{Error, Result};
 pub use exchange::Applied;

@@ -14,7 +14,13 @@ use crate::store::DocKind;
 use crate::{article, case, sop};
 
 /// Rewrites the projection rows of one document.
-pub(crate) fn refresh(tx: &Transaction<'_>, id: &DocId, kind: DocKind, doc: &Automerge, _now: i64) -> Result<()> {
+pub(crate) fn refresh(
+    tx: &Transaction<'_>,
+    id: &DocId,
+    kind: DocKind,
+    doc: &Automerge,
+    _now: i64,
+) -> Result<()> {
     let updated_at: i64 = tx.query_row(
         "SELECT updated_at FROM docs WHERE id = ?1",
         [id.to_string()],
@@ -43,7 +49,9 @@ const TABLES: &[(&str, &str)] = &[
 fn dump(tx: &Transaction<'_>, id: &DocId) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for (table, col) in TABLES {
-        let mut stmt = tx.prepare(&format!("SELECT * FROM {table} WHERE {col} = ?1 ORDER BY 1, 2"))?;
+        let mut stmt = tx.prepare(&format!(
+            "SELECT * FROM {table} WHERE {col} = ?1 ORDER BY 1, 2"
+        ))?;
         let n = stmt.column_count();
         let mut rows = stmt.query([id.to_string()])?;
         while let Some(row) = rows.next()? {
@@ -60,7 +68,12 @@ fn dump(tx: &Transaction<'_>, id: &DocId) -> Result<Vec<String>> {
 
 /// Checks that a document's projection rows equal what the document says now. Must run inside
 /// a transaction that the caller rolls back: it rewrites the rows to compare them.
-pub(crate) fn verify(tx: &Transaction<'_>, id: &DocId, kind: DocKind, doc: &Automerge) -> Result<()> {
+pub(crate) fn verify(
+    tx: &Transaction<'_>,
+    id: &DocId,
+    kind: DocKind,
+    doc: &Automerge,
+) -> Result<()> {
     let before = dump(tx, id)?;
     refresh(tx, id, kind, doc, 0)?;
     let after = dump(tx, id)?;

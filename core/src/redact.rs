@@ -370,34 +370,80 @@ fn number(digits: &[u8]) -> Option<u32> {
     })
 }
 
-fn prefix_matches(entry: &Iin, digits: &[u8]) -> bool {
-    digits
-        .get(..usize::from(entry.width))
-        .and_then(number)
-        .is_some_and(|p| (entry.lo..=entry.hi).contains(&p))
+/// Whether the first `entry.width` digits, given as the number `head6` formed by the first
+/// six digits, fall in the entry's range. Reading six digits once keeps the table scan cheap.
+fn prefix_matches(entry: &Iin, head6: u32) -> bool {
+    let scale = 10u32.pow(6u32.saturating_sub(u32::from(entry.width)));
+    (entry.lo..=entry.hi).contains(&(head6 / scale))
 }
 
-/// Brand of a card number: known prefix, valid length for it, and passing Luhn.
-fn card_brand(digits: &[u8]) -> Option<CardBrand> {
-    let len = digits.len();
+/// Brand of a whole card number given as ASCII digits without separators, or `None` unless it
+/// has a known prefix, a length valid for that brand and a passing Luhn check. This is the
+/// test [`redact`] applies to each candidate.
+pub fn card_brand(digits: &[u8]) -> Option<CardBrand> {
+    if !luhn_valid(digits) {
+        return None;
+    }
+    brand_for(digits.get(..6).and_then(number)?, digits.len())
+}
+
+/// Brand of the most specific row whose prefix matches `head6` and whose lengths allow `len`.
+fn brand_for(head6: u32, len: usize) -> Option<CardBrand> {
     if !(12..=19).contains(&len) {
         return None;
     }
     let mut best: Option<&Iin> = None;
     for entry in IINS {
         if entry.lengths & (1 << len) != 0
-            && prefix_matches(entry, digits)
+            && prefix_matches(entry, head6)
             && best.is_none_or(|b| entry.width > b.width)
         {
             best = Some(entry);
         }
     }
-    let brand = best?.brand;
-    luhn_valid(digits).then_some(brand)
+    best.map(|entry| entry.brand)
 }
 
+/// A window growing digit by digit with its Luhn sum kept up to date, so extending a window
+/// by one group costs the group, not the whole window: long runs of short groups stay linear.
+#[derive(Default)]
+struct Running {
+    len: usize,
+    head6: u32,
+    /// `sums[p]`: Luhn sum mod 10 if the digits at positions of parity `p`, counted from the
+    /// left, are the doubled ones. Which parity applies is known only once the length is.
+    sums: [u32; 2],
+}
+
+impl Running {
+    fn push(&mut self, d: u8) {
+        let v = u32::from(d.wrapping_sub(b'0')) % 10;
+        if self.len < 6 {
+            self.head6 = self.head6 * 10 + v;
+        }
+        let doubled = (v * 2) % 10 + (v * 2) / 10;
+        let p = self.len % 2;
+        self.sums[p] = (self.sums[p] + doubled) % 10;
+        self.sums[1 - p] = (self.sums[1 - p] + v) % 10;
+        self.len += 1;
+    }
+
+    fn brand(&self) -> Option<CardBrand> {
+        // The rightmost digit is never doubled, so the doubled positions share the parity of
+        // the length.
+        if self.sums[self.len % 2] != 0 {
+            return None;
+        }
+        brand_for(self.head6, self.len)
+    }
+}
+
+/// For six leading digits: whether any brand uses them, whatever the length.
 fn has_known_prefix(digits: &[u8]) -> bool {
-    IINS.iter().any(|entry| prefix_matches(entry, digits))
+    digits
+        .get(..6)
+        .and_then(number)
+        .is_some_and(|head6| IINS.iter().any(|entry| prefix_matches(entry, head6)))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -643,20 +689,24 @@ struct Window {
 /// Every card-valid window of 12–19 digits inside `seq`, ordered by first group.
 fn windows(bytes: &[u8], groups: &[Group], seq: Range<usize>) -> Vec<Window> {
     let mut found = Vec::new();
-    let mut buf: Vec<u8> = Vec::with_capacity(19);
     for first in seq.clone() {
-        buf.clear();
+        // No brand starts with 0, 1 or 7, so those groups never start a window.
+        let lead = groups.get(first).and_then(|g| g.digits(bytes).first());
+        if !lead.is_some_and(|d| matches!(d, b'2'..=b'6' | b'8' | b'9')) {
+            continue;
+        }
+        let mut window = Running::default();
         for last in first..seq.end {
             let Some(g) = groups.get(last) else { break };
-            buf.extend_from_slice(g.digits(bytes));
-            if buf.len() > 19 {
+            g.digits(bytes).iter().for_each(|&d| window.push(d));
+            if window.len > 19 {
                 break;
             }
-            if let Some(brand) = card_brand(&buf) {
+            if let Some(brand) = window.brand() {
                 found.push(Window {
                     first,
                     last,
-                    digits: buf.len(),
+                    digits: window.len,
                     brand,
                 });
             }
@@ -1443,6 +1493,14 @@ mod tests {
         #[test]
         fn redact_is_idempotent_on_card_and_keyword_soup(s in soup()) {
             assert_idempotent(&s)?;
+        }
+
+        #[test]
+        fn running_window_agrees_with_whole_number_check(digits in "[0-9]{12,19}") {
+            let mut window = Running::default();
+            digits.bytes().for_each(|d| window.push(d));
+            prop_assert_eq!(window.brand(), card_brand(digits.as_bytes()));
+            prop_assert_eq!(window.sums[window.len % 2] == 0, luhn_valid(digits.as_bytes()));
         }
 
         #[test]

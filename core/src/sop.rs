@@ -163,7 +163,9 @@ fn read_definition(r: &Reader<'_, impl ReadDoc>) -> SopDefinition {
             name: r.str(&t, "name").unwrap_or_default(),
             answers: r.list_strs(&t, "answers"),
             expect_end: r.str(&t, "expect_end").unwrap_or_default(),
-            expect_path: r.list(&t, "expect_path").map(|_| r.list_strs(&t, "expect_path")),
+            expect_path: r
+                .list(&t, "expect_path")
+                .map(|_| r.list_strs(&t, "expect_path")),
         })
         .collect();
     SopDefinition {
@@ -204,7 +206,13 @@ fn put_changed(dt: &mut DocTx<'_>, obj: &ObjId, prop: &str, path: &str, v: &str)
     Ok(())
 }
 
-fn put_str_map(dt: &mut DocTx<'_>, obj: &ObjId, prop: &str, path: &str, m: &BTreeMap<String, String>) -> Result<()> {
+fn put_str_map(
+    dt: &mut DocTx<'_>,
+    obj: &ObjId,
+    prop: &str,
+    path: &str,
+    m: &BTreeMap<String, String>,
+) -> Result<()> {
     let map = dt.map(obj, prop)?;
     let existing = dt.read().keys(&map);
     for k in existing {
@@ -235,15 +243,29 @@ fn write_node(dt: &mut DocTx<'_>, nodes: &ObjId, id: &str, node: &Node) -> Resul
             dt.text(&text, locale, &format!("{path}.text.{locale}"), t)?;
         }
     }
-    write_list(dt, &n, "answers", &node.answers, |dt, m, a: &Answer| {
-        put_changed(dt, m, "id", "answers.id", &a.id)?;
-        put_str_map(dt, m, "label", "answers.label", &a.label)?;
-        put_changed(dt, m, "next", "answers.next", &a.next)
-    }, |a| a.id.clone())?;
-    write_list(dt, &n, "rules", &node.rules, |dt, m, x: &definition::Rule| {
-        put_changed(dt, m, "when", "rules.when", &x.when)?;
-        put_changed(dt, m, "next", "rules.next", &x.next)
-    }, |x| format!("{}\u{0}{}", x.when, x.next))?;
+    write_list(
+        dt,
+        &n,
+        "answers",
+        &node.answers,
+        |dt, m, a: &Answer| {
+            put_changed(dt, m, "id", "answers.id", &a.id)?;
+            put_str_map(dt, m, "label", "answers.label", &a.label)?;
+            put_changed(dt, m, "next", "answers.next", &a.next)
+        },
+        |a| a.id.clone(),
+    )?;
+    write_list(
+        dt,
+        &n,
+        "rules",
+        &node.rules,
+        |dt, m, x: &definition::Rule| {
+            put_changed(dt, m, "when", "rules.when", &x.when)?;
+            put_changed(dt, m, "next", "rules.next", &x.next)
+        },
+        |x| format!("{}\u{0}{}", x.when, x.next),
+    )?;
     match &node.default_next {
         Some(next) => put_changed(dt, &n, "default_next", &path, next)?,
         None if dt.read().get(&n, "default_next").is_some() => dt.delete(&n, "default_next")?,
@@ -325,7 +347,13 @@ fn write_definition(dt: &mut DocTx<'_>, def: &SopDefinition) -> Result<()> {
     if dt.read().list_strs(&root, "markets") != def.markets {
         dt.set_str_list(&root, "markets", "markets", &def.markets)?;
     }
-    put_changed(dt, &root, "master_locale", "master_locale", &def.master_locale)?;
+    put_changed(
+        dt,
+        &root,
+        "master_locale",
+        "master_locale",
+        &def.master_locale,
+    )?;
     put_changed(dt, &root, "entry", "entry", &def.entry)?;
     let nodes = dt.map(&root, "nodes")?;
     for id in dt.read().keys(&nodes) {
@@ -387,7 +415,12 @@ impl Store {
         let def = parse_json(json).map_err(|e| Error::Import {
             source_name: source_name.into(),
             location: if e.line > 0 {
-                format!("{} (line {}, column {})", display_path(&e.path), e.line, e.column)
+                format!(
+                    "{} (line {}, column {})",
+                    display_path(&e.path),
+                    e.line,
+                    e.column
+                )
             } else {
                 display_path(&e.path)
             },
@@ -423,7 +456,10 @@ impl Store {
             )
         })?;
         let heads = v.change_hashes()?;
-        Ok((v.version, read_definition(&Reader::new(&*doc, Some(&heads)))))
+        Ok((
+            v.version,
+            read_definition(&Reader::new(&*doc, Some(&heads))),
+        ))
     }
 
     /// The whole SOP as it was at `heads`.
@@ -454,7 +490,10 @@ impl Store {
             return Err(Error::invalid("text", "must not be empty"));
         }
         if locale.is_empty() || locale.len() > 16 {
-            return Err(Error::invalid("locale", "use a language tag such as es or pt-BR"));
+            return Err(Error::invalid(
+                "locale",
+                "use a language tag such as es or pt-BR",
+            ));
         }
         self.edit_sop(id, "sop.edit", |dt| {
             let nodes = dt.map(&ObjId::Root, "nodes")?;
@@ -492,7 +531,12 @@ impl Store {
         })
     }
 
-    fn edit_sop(&self, id: &DocId, op: &str, f: impl FnOnce(&mut DocTx<'_>) -> Result<()>) -> Result<Sop> {
+    fn edit_sop(
+        &self,
+        id: &DocId,
+        op: &str,
+        f: impl FnOnce(&mut DocTx<'_>) -> Result<()>,
+    ) -> Result<Sop> {
         self.write(op, Origin::Local, |w| {
             let status = materialize(*id, w.get(id, DocKind::Sop)?, None).status;
             if status == SopStatus::Retired {
@@ -517,7 +561,9 @@ impl Store {
     /// [`Error::NotFound`] or [`Error::WrongKind`].
     pub fn validate_sop(&self, id: &DocId) -> Result<Vec<Violation>> {
         let doc = self.load_kind(id, DocKind::Sop)?;
-        Ok(validate::validate(&read_definition(&Reader::new(&*doc, None))))
+        Ok(validate::validate(&read_definition(&Reader::new(
+            &*doc, None,
+        ))))
     }
 
     /// Sends a draft for review.
@@ -541,7 +587,13 @@ impl Store {
         )
     }
 
-    fn set_sop_status(&self, id: &DocId, op: &str, to: SopStatus, from: &[SopStatus]) -> Result<Sop> {
+    fn set_sop_status(
+        &self,
+        id: &DocId,
+        op: &str,
+        to: SopStatus,
+        from: &[SopStatus],
+    ) -> Result<Sop> {
         self.write(op, Origin::Local, |w| {
             let current = materialize(*id, w.get(id, DocKind::Sop)?, None).status;
             if !from.contains(&current) {
@@ -551,13 +603,20 @@ impl Store {
                     to: to.as_str().into(),
                     reason: format!(
                         "only from {}",
-                        from.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" or ")
+                        from.iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" or ")
                     ),
                 });
             }
             w.edit(id, DocKind::Sop, |dt| {
                 dt.put(&ObjId::Root, "status", to.as_str())?;
-                dt.event("status_changed", &format!("{} -> {}", current.as_str(), to.as_str()), "internal")
+                dt.event(
+                    "status_changed",
+                    &format!("{} -> {}", current.as_str(), to.as_str()),
+                    "internal",
+                )
             })
         })?;
         self.sop(id)
@@ -612,7 +671,12 @@ impl Store {
     ///
     /// # Errors
     /// [`Error::NotFound`] when never published; [`Error::Walk`] when an input matches no answer.
-    pub fn walk_sop(&self, id: &DocId, version: Option<i64>, inputs: &[String]) -> Result<(i64, WalkResult)> {
+    pub fn walk_sop(
+        &self,
+        id: &DocId,
+        version: Option<i64>,
+        inputs: &[String],
+    ) -> Result<(i64, WalkResult)> {
         let (v, def) = self.sop_version(id, version)?;
         let r = walk::walk(&def, inputs).map_err(|e| Error::Walk(e.to_string()))?;
         Ok((v, r))
@@ -652,7 +716,11 @@ impl Store {
                 dt.put(&m, "outcome", outcome.as_str())?;
                 dt.put(&m, "at", at)?;
                 dt.put(&m, "by", by.as_str())?;
-                dt.event("sop_run", &format!("sop v{version} ended at {exit} ({outcome})"), "internal")
+                dt.event(
+                    "sop_run",
+                    &format!("sop v{version} ended at {exit} ({outcome})"),
+                    "internal",
+                )
             })
         })?;
         Ok(result)
@@ -681,11 +749,20 @@ impl Store {
 }
 
 fn display_path(p: &str) -> String {
-    if p.is_empty() { "top level".into() } else { p.to_string() }
+    if p.is_empty() {
+        "top level".into()
+    } else {
+        p.to_string()
+    }
 }
 
 /// Rewrites an SOP's projection row.
-pub(crate) fn project(tx: &rusqlite::Transaction<'_>, id: &DocId, doc: &automerge::Automerge, updated_at: i64) -> Result<()> {
+pub(crate) fn project(
+    tx: &rusqlite::Transaction<'_>,
+    id: &DocId,
+    doc: &automerge::Automerge,
+    updated_at: i64,
+) -> Result<()> {
     let s = materialize(*id, doc, None);
     tx.execute(
         "INSERT OR REPLACE INTO sops(id, title, status, master_locale, markets, node_count, \

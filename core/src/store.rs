@@ -211,7 +211,9 @@ fn configure(conn: &Connection, durability: Durability) -> Result<()> {
         .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
         .map_err(Error::from_sqlite)?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(Error::Corrupt(format!("cannot switch to WAL mode (got {mode})")));
+        return Err(Error::Corrupt(format!(
+            "cannot switch to WAL mode (got {mode})"
+        )));
     }
     let sync = match durability {
         Durability::Normal => "NORMAL",
@@ -249,7 +251,9 @@ impl Store {
         configure(&conn, options.durability)?;
         schema::migrate(&mut conn)?;
         let stored: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'site'", [], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE key = 'site'", [], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(Error::from_sqlite)?;
         let site = match (stored, options.site) {
@@ -308,7 +312,10 @@ impl Store {
     /// Calls `callback` after every committed transaction with the documents it changed, whether
     /// the change was local or received from another replica. The callback runs on the thread
     /// that wrote, after the commit and with no lock held; keep it short.
-    pub fn subscribe(&self, callback: impl Fn(&ChangeNotice) + Send + Sync + 'static) -> SubscriptionId {
+    pub fn subscribe(
+        &self,
+        callback: impl Fn(&ChangeNotice) + Send + Sync + 'static,
+    ) -> SubscriptionId {
         let id = SubscriptionId(self.inner.next_subscription.fetch_add(1, Ordering::Relaxed));
         lock(&self.inner.subscribers).push((id, Arc::new(callback)));
         id
@@ -472,7 +479,8 @@ impl Store {
     pub fn documents(&self) -> Result<Vec<(DocId, DocKind)>> {
         self.read(|c| {
             let mut stmt = c.prepare("SELECT id, kind FROM docs ORDER BY id")?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
             let mut out = Vec::new();
             for row in rows {
                 let (id, kind) = row?;
@@ -651,7 +659,9 @@ impl<'s> Write<'s> {
         let exists: bool = self.docs.contains_key(id)
             || self
                 .tx
-                .query_row("SELECT 1 FROM docs WHERE id = ?1", [id.to_string()], |_| Ok(()))
+                .query_row("SELECT 1 FROM docs WHERE id = ?1", [id.to_string()], |_| {
+                    Ok(())
+                })
                 .optional()?
                 .is_some();
         if !exists {
@@ -723,7 +733,14 @@ impl<'s> Write<'s> {
                 self.tx.execute(
                     "INSERT INTO docs(id, kind, snapshot, snapshot_heads, snapshot_len, \
                      pending_len, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6)",
-                    params![key, held.kind.as_str(), snapshot, heads, snapshot.len() as i64, self.now],
+                    params![
+                        key,
+                        held.kind.as_str(),
+                        snapshot,
+                        heads,
+                        snapshot.len() as i64,
+                        self.now
+                    ],
                 )?;
                 held.cost = snapshot.len();
                 held.is_new = false;
@@ -752,7 +769,8 @@ impl<'s> Write<'s> {
                          pending_len = 0 WHERE id = ?1",
                         params![key, snapshot, heads, snapshot.len() as i64],
                     )?;
-                    self.tx.execute("DELETE FROM changes WHERE doc_id = ?1", [&key])?;
+                    self.tx
+                        .execute("DELETE FROM changes WHERE doc_id = ?1", [&key])?;
                     held.cost = snapshot.len();
                 } else {
                     held.cost = (snapshot_len + pending_len) as usize;

@@ -60,7 +60,9 @@ pub(crate) fn read_versions(r: &Reader<'_, impl ReadDoc>) -> Vec<PublishedVersio
         .collect();
     // Two sites may publish concurrently and both pick the same number; order them the same
     // way everywhere and renumber so versions stay 1..n.
-    out.sort_by(|a, b| (a.version, a.published_at, &a.heads).cmp(&(b.version, b.published_at, &b.heads)));
+    out.sort_by(|a, b| {
+        (a.version, a.published_at, &a.heads).cmp(&(b.version, b.published_at, &b.heads))
+    });
     for (i, v) in out.iter_mut().enumerate() {
         v.version = i as i64 + 1;
     }

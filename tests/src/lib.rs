@@ -1,1 +1,106 @@
-//! Shared helpers for the integration tests.
+//! Shared helpers for Dossier's cross-crate integration tests: opening sites in temporary
+//! directories, the sample SOPs, and reading a store's raw files.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use dossier::{Store, StoreOptions};
+
+/// The sample SOP "UPI money debited, not credited" (JSON import format).
+pub const UPI_SOP: &str = include_str!("../../core/src/sop/testdata/upi_debited_not_credited.json");
+/// The sample SOP "Card dispute intake" (Spanish master, English translation).
+pub const CARD_SOP: &str = include_str!("../../core/src/sop/testdata/card_dispute_intake.json");
+
+/// A controllable clock shared by the stores of one test.
+#[derive(Clone, Debug)]
+pub struct TestClock(Arc<AtomicI64>);
+
+impl TestClock {
+    /// A clock at 2026-11-02T09:00:00Z.
+    pub fn new() -> Self {
+        TestClock(Arc::new(AtomicI64::new(1_793_610_000_000)))
+    }
+
+    /// The current value in ms.
+    pub fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+
+    /// A `dossier::store::Clock` reading this clock.
+    pub fn clock(&self) -> dossier::store::Clock {
+        let c = self.0.clone();
+        Arc::new(move || c.load(Ordering::SeqCst))
+    }
+}
+
+impl Default for TestClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Opens (creating) the store of `site` in `dir` as `author`.
+pub fn open_site(dir: &Path, site: &str, author: &str, clock: &TestClock) -> Store {
+    Store::open(
+        dir.join(format!("{site}.db")),
+        StoreOptions {
+            site: Some(site.into()),
+            author: Some(author.into()),
+            clock: Some(clock.clock()),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("open {site}: {e}"))
+}
+
+/// Every file of a store: the database, its WAL and shared-memory files.
+pub fn store_files(db: &Path) -> Vec<PathBuf> {
+    let name = db
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    ["", "-wal", "-shm", "-journal"]
+        .iter()
+        .map(|s| db.with_file_name(format!("{name}{s}")))
+        .filter(|p| p.exists())
+        .collect()
+}
+
+/// Whether `needle` occurs in the raw bytes of any file of the store at `db`.
+pub fn raw_bytes_contain(db: &Path, needle: &str) -> bool {
+    store_files(db).iter().any(|p| {
+        std::fs::read(p)
+            .map(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+            .unwrap_or(false)
+    })
+}
+
+/// Completes `prefix` (digits) to a Luhn-valid number of `len` digits, filling with `fill`.
+pub fn luhn_complete(prefix: &str, len: usize, fill: u8) -> String {
+    let mut digits: Vec<u8> = prefix.bytes().map(|b| b - b'0').collect();
+    while digits.len() < len - 1 {
+        digits.push(fill % 10);
+    }
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            let d = u32::from(d);
+            if i % 2 == 0 {
+                let x = d * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                d
+            }
+        })
+        .sum();
+    digits.push(((10 - sum % 10) % 10) as u8);
+    digits.iter().map(|d| char::from(b'0' + d)).collect()
+}

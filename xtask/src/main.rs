@@ -1,1 +1,90 @@
-fn main() {}
+//! Project automation. `cargo xtask test` is the one command that checks everything a change
+//! can break: formatting, lints, documentation and every test. CI runs exactly this command,
+//! so what passes here passes there.
+
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("test") => test(),
+        Some("help") | None => {
+            println!("usage: cargo xtask test    run fmt check, clippy, rustdoc and all tests");
+            Ok(())
+        }
+        Some(other) => bail!("unknown task {other:?}; try `cargo xtask help`"),
+    }
+}
+
+/// Runs a command from the workspace root, failing if it fails.
+fn run(label: &str, program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result<()> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("xtask has no parent directory")?;
+    println!("\n==> {label}: {program} {}", args.join(" "));
+    let started = Instant::now();
+    let status = Command::new(program)
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(root)
+        .status()
+        .with_context(|| format!("cannot run {program}"))?;
+    println!("<== {label}: {:.1}s", started.elapsed().as_secs_f64());
+    if !status.success() {
+        bail!("{label} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Installs a rustup component when the toolchain lacks it (a fresh CI machine may).
+fn ensure_component(probe: &[&str], component: &str) -> Result<()> {
+    let ok = Command::new("cargo")
+        .args(probe)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        run(
+            &format!("install {component}"),
+            "rustup",
+            &["component", "add", component],
+            &[],
+        )?;
+    }
+    Ok(())
+}
+
+fn test() -> Result<()> {
+    let started = Instant::now();
+    ensure_component(&["fmt", "--version"], "rustfmt")?;
+    ensure_component(&["clippy", "--version"], "clippy")?;
+    run("format", "cargo", &["fmt", "--all", "--", "--check"], &[])?;
+    run(
+        "lint",
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    run(
+        "docs",
+        "cargo",
+        &["doc", "--workspace", "--no-deps"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
+    run("tests", "cargo", &["test", "--workspace"], &[])?;
+    println!(
+        "\nall checks passed in {:.0}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
