@@ -228,10 +228,10 @@ fn validate_new(a: &NewArticle) -> Result<()> {
     for m in &a.markets {
         check_market(m)?;
     }
-    if let Some(d) = a.interval_days {
-        if !(1..=3650).contains(&d) {
-            return Err(Error::invalid("interval_days", "use 1 to 3650 days"));
-        }
+    if let Some(d) = a.interval_days
+        && !(1..=3650).contains(&d)
+    {
+        return Err(Error::invalid("interval_days", "use 1 to 3650 days"));
     }
     Ok(())
 }

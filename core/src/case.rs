@@ -1,10 +1,10 @@
 //! Cases: customer complaint tickets about payments.
 //!
 //! A case is one Automerge document. Registers that two sites may set concurrently are resolved
-//! at read time by the merge policies of DESIGN §4 — `status` by rank (closed > solved > on_hold
-//! > pending > open > new), `priority` by maximum — so every replica shows the same case without
-//! anyone writing a resolution. Tags are a map used as an add-wins set; events, escalations and
-//! SOP runs are append-only lists, so concurrent appends are all kept.
+//! at read time by the merge policies of DESIGN §4 — `status` by rank (closed, solved, on_hold,
+//! pending, open, new: highest wins), `priority` by maximum — so every replica shows the same case without
+//! > anyone writing a resolution. Tags are a map used as an add-wins set; events, escalations and
+//! > SOP runs are append-only lists, so concurrent appends are all kept.
 //!
 //! Status rules: `closed` is terminal, every status change is an event, and while a case is
 //! `pending` or `on_hold` its SLA clocks are paused (the paused time is added to each unmet
@@ -524,35 +524,35 @@ pub(crate) fn check_market(m: &str) -> Result<()> {
 }
 
 fn check_payment(p: &Payment) -> Result<()> {
-    if let Some(a) = p.amount_minor {
-        if a < 0 {
-            return Err(Error::invalid(
-                "payment.amount_minor",
-                "must not be negative",
-            ));
-        }
+    if let Some(a) = p.amount_minor
+        && a < 0
+    {
+        return Err(Error::invalid(
+            "payment.amount_minor",
+            "must not be negative",
+        ));
     }
-    if let Some(c) = &p.currency {
-        if c.len() != 3 || !c.chars().all(|c| c.is_ascii_uppercase()) {
-            return Err(Error::invalid(
-                "payment.currency",
-                "use a 3-letter ISO 4217 code, e.g. INR",
-            ));
-        }
+    if let Some(c) = &p.currency
+        && (c.len() != 3 || !c.chars().all(|c| c.is_ascii_uppercase()))
+    {
+        return Err(Error::invalid(
+            "payment.currency",
+            "use a 3-letter ISO 4217 code, e.g. INR",
+        ));
     }
     if let Some(card) = &p.card {
-        if let Some(bin) = &card.bin {
-            if !(6..=8).contains(&bin.len()) || !bin.chars().all(|c| c.is_ascii_digit()) {
-                return Err(Error::invalid(
-                    "payment.card.bin",
-                    "use the first 6 to 8 digits",
-                ));
-            }
+        if let Some(bin) = &card.bin
+            && (!(6..=8).contains(&bin.len()) || !bin.chars().all(|c| c.is_ascii_digit()))
+        {
+            return Err(Error::invalid(
+                "payment.card.bin",
+                "use the first 6 to 8 digits",
+            ));
         }
-        if let Some(l4) = &card.last4 {
-            if l4.len() != 4 || !l4.chars().all(|c| c.is_ascii_digit()) {
-                return Err(Error::invalid("payment.card.last4", "use exactly 4 digits"));
-            }
+        if let Some(l4) = &card.last4
+            && (l4.len() != 4 || !l4.chars().all(|c| c.is_ascii_digit()))
+        {
+            return Err(Error::invalid("payment.card.last4", "use exactly 4 digits"));
         }
     }
     Ok(())
@@ -923,7 +923,7 @@ impl Store {
     pub fn case_at(&self, key: &str, heads: &[ChangeHash]) -> Result<Case> {
         let id = self.resolve_case(key)?;
         let doc = self.load_kind(&id, DocKind::Case)?;
-        crate::history::check_heads(&*doc, heads)?;
+        crate::history::check_heads(&doc, heads)?;
         materialize(id, &*doc, Some(heads))
     }
 
@@ -965,15 +965,15 @@ impl Store {
                     change_status(dt, case.status, s)?;
                 }
                 let root = ObjId::Root;
-                if let Some(p) = update.priority {
-                    if p != case.priority {
-                        dt.put(&root, "priority", p.as_str())?;
-                        dt.event(
-                            "priority_changed",
-                            &format!("{} -> {}", case.priority, p),
-                            "internal",
-                        )?;
-                    }
+                if let Some(p) = update.priority
+                    && p != case.priority
+                {
+                    dt.put(&root, "priority", p.as_str())?;
+                    dt.event(
+                        "priority_changed",
+                        &format!("{} -> {}", case.priority, p),
+                        "internal",
+                    )?;
                 }
                 if let Some(a) = &update.assignee {
                     dt.put_opt_str(&root, "assignee", "assignee", a.as_deref())?;

@@ -180,10 +180,10 @@ impl Store {
     ) -> BTreeMap<String, usize> {
         let mut out = BTreeMap::new();
         for c in doc.get_changes(since) {
-            if let Some(m) = ChangeMeta::parse(c.message()) {
-                if !exclude_ops.contains(&m.op.as_str()) {
-                    *out.entry(m.author).or_insert(0) += 1;
-                }
+            if let Some(m) = ChangeMeta::parse(c.message())
+                && !exclude_ops.contains(&m.op.as_str())
+            {
+                *out.entry(m.author).or_insert(0) += 1;
             }
         }
         out

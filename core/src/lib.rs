@@ -75,6 +75,6 @@ pub use exchange::Applied;
 pub use history::{Conflict, HistoryEntry};
 pub use id::DocId;
 pub use schema::END_VERSION as SCHEMA_VERSION;
-pub use sop::{Sop, SopDefinition, SopStatus, Violation, WalkResult};
+pub use sop::{Sop, SopDefinition, SopStatus, SopSummary, Violation, WalkResult};
 pub use store::{ChangeNotice, DocKind, Durability, Origin, Store, StoreOptions, SubscriptionId};
 pub use version::PublishedVersion;

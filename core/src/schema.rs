@@ -190,11 +190,31 @@ pub(crate) fn migrate_to(conn: &mut Connection, target: u32) -> Result<()> {
     for step in version..target {
         tx.execute_batch(MIGRATIONS[step as usize])
             .map_err(Error::from_sqlite)?;
+        backfill(&tx, step + 1)?;
     }
     if target > version {
         tx.pragma_update(None, "user_version", target)?;
     }
     tx.commit()?;
+    Ok(())
+}
+
+/// Data steps that SQL alone cannot do, run right after the schema step of the same number.
+fn backfill(tx: &rusqlite::Transaction<'_>, version: u32) -> Result<()> {
+    if version == 2 {
+        // The search index is derived from article documents: index the articles that existed
+        // before it did.
+        let ids: Vec<String> = {
+            let mut stmt = tx.prepare("SELECT id FROM docs WHERE kind = 'article'")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        for id in ids {
+            let id: crate::DocId = id.parse()?;
+            let (doc, kind, _) = crate::store::load_doc(tx, &id)?;
+            crate::projection::refresh(tx, &id, kind, &doc, 0)?;
+        }
+    }
     Ok(())
 }
 

@@ -103,6 +103,21 @@ impl Sop {
     }
 }
 
+/// A row of the SOP list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SopSummary {
+    /// Document id.
+    pub id: DocId,
+    /// Title.
+    pub title: String,
+    /// Status of the draft.
+    pub status: String,
+    /// Latest published version.
+    pub published_version: Option<i64>,
+    /// Number of broken invariants in the draft.
+    pub violations: i64,
+}
+
 fn read_definition(r: &Reader<'_, impl ReadDoc>) -> SopDefinition {
     let root = ObjId::Root;
     let mut nodes = BTreeMap::new();
@@ -726,11 +741,11 @@ impl Store {
         Ok(result)
     }
 
-    /// SOPs from the projection: id, title, status, published version, violation count.
+    /// SOPs from the projection, by title, without loading documents.
     ///
     /// # Errors
     /// Storage errors only.
-    pub fn list_sops(&self) -> Result<Vec<(DocId, String, String, Option<i64>, i64)>> {
+    pub fn list_sops(&self) -> Result<Vec<SopSummary>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT id, title, status, published_version, violations FROM sops ORDER BY title, id",
@@ -740,8 +755,14 @@ impl Store {
             })?;
             let mut out = Vec::new();
             for row in rows {
-                let (id, t, s, v, n) = row?;
-                out.push((id.parse()?, t, s, v, n));
+                let (id, title, status, published_version, violations) = row?;
+                out.push(SopSummary {
+                    id: id.parse()?,
+                    title,
+                    status,
+                    published_version,
+                    violations,
+                });
             }
             Ok(out)
         })

@@ -2,7 +2,7 @@
 //!
 //! One writer connection behind a mutex serialises writes; readers use their own connections
 //! from a small pool, so in WAL mode they are never blocked by the writer. A write loads the
-//! documents it touches (from the cache or SQLite), changes them through [`DocTx`], appends the
+//! documents it touches (from the cache or SQLite), changes them through the redacting `DocTx`, appends the
 //! new change chunks, refreshes the projections and commits — all in one IMMEDIATE
 //! transaction. Only after the commit are the new documents cached and subscribers told. If
 //! anything fails, the in-memory copies are thrown away, so memory never runs ahead of disk.
@@ -424,10 +424,10 @@ impl Store {
                 Ok(out) => {
                     let mut touched = Vec::new();
                     for id in order {
-                        if let Some(d) = docs.get(&id) {
-                            if d.dirty {
-                                touched.push((id, d.kind));
-                            }
+                        if let Some(d) = docs.get(&id)
+                            && d.dirty
+                        {
+                            touched.push((id, d.kind));
                         }
                     }
                     for (id, d) in docs {

@@ -41,7 +41,7 @@ impl PublishedVersion {
     }
 }
 
-fn hex(bytes: &Vec<u8>) -> String {
+fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -52,7 +52,7 @@ pub(crate) fn read_versions(r: &Reader<'_, impl ReadDoc>) -> Vec<PublishedVersio
         .filter_map(|v| {
             Some(PublishedVersion {
                 version: r.i64(&v, "version")?,
-                heads: r.list_bytes(&v, "heads").iter().map(hex).collect(),
+                heads: r.list_bytes(&v, "heads").iter().map(|b| hex(b)).collect(),
                 published_at: r.i64(&v, "published_at").unwrap_or(0),
                 by: r.str(&v, "by").unwrap_or_default(),
             })

@@ -1,5 +1,8 @@
 //! Cross-crate integration tests of the `dossier` store, on real SQLite files.
 
+// Tests fail by panicking: unwrapping is how they say "this must work".
+#![allow(clippy::unwrap_used)]
+
 mod convergence;
 mod merge;
 mod redaction;

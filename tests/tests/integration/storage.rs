@@ -529,3 +529,37 @@ fn articles_fall_due_for_verification_after_their_interval() {
         "UPI transaction failed but money debited"
     );
 }
+
+#[test]
+fn a_version_1_store_upgrades_and_its_articles_become_searchable() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::new();
+    let path = dir.path().join("MX1.db");
+    {
+        let s = open_site(dir.path(), "MX1", "lucia", &clock);
+        s.create_article(NewArticle {
+            title: [("pt".to_string(), "Devolução de Pix (MED)".to_string())].into(),
+            body: [(
+                "pt".to_string(),
+                "Informe o boletim de ocorrência.".to_string(),
+            )]
+            .into(),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    // Turn the file back into what schema version 1 wrote: no search index.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("DROP TABLE articles_fts; PRAGMA user_version = 1;")
+            .unwrap();
+    }
+    let s = Store::open(&path, StoreOptions::default()).unwrap();
+    assert_eq!(s.search_articles("devolucao", None, 10).unwrap().len(), 1);
+    assert_eq!(s.check_integrity().unwrap(), Vec::<String>::new());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let v: u32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, dossier::SCHEMA_VERSION);
+}
