@@ -152,6 +152,15 @@ const MIGRATIONS: &[&str] = &[
         tokenize = 'unicode61 remove_diacritics 2'
     );
     "#,
+    // 3: a per-store change sequence on documents, so sync can find what changed since a
+    // peer's cursor without loading documents.
+    r#"
+    ALTER TABLE docs ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0;
+    UPDATE docs SET change_seq = rowid;
+    CREATE INDEX docs_change_seq ON docs(change_seq);
+    INSERT INTO meta(key, value) SELECT 'seq.doc_change', CAST(coalesce(max(rowid), 0) AS TEXT) FROM docs
+        WHERE true ON CONFLICT(key) DO NOTHING;
+    "#,
 ];
 
 /// Brings `conn` to [`END_VERSION`], creating the schema on an empty file.

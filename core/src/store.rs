@@ -776,6 +776,11 @@ impl<'s> Write<'s> {
                     held.cost = (snapshot_len + pending_len) as usize;
                 }
             }
+            let change_seq = next_seq_in(self.tx, "doc_change")?;
+            self.tx.execute(
+                "UPDATE docs SET change_seq = ?2 WHERE id = ?1",
+                params![key, change_seq],
+            )?;
             held.base = held.doc.get_heads();
             projection::refresh(self.tx, &id, held.kind, &held.doc, self.now)?;
         }
@@ -784,16 +789,20 @@ impl<'s> Write<'s> {
 
     /// The next number in a per-store sequence (case numbers).
     pub fn next_seq(&mut self, name: &str) -> Result<i64> {
-        let key = format!("seq.{name}");
-        let n: i64 = self.tx.query_row(
-            "INSERT INTO meta(key, value) VALUES (?1, '1') \
-             ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1 \
-             RETURNING CAST(value AS INTEGER)",
-            [key],
-            |r| r.get(0),
-        )?;
-        Ok(n)
+        next_seq_in(self.tx, name)
     }
+}
+
+/// Advances and returns the per-store sequence `name`.
+fn next_seq_in(tx: &rusqlite::Transaction<'_>, name: &str) -> Result<i64> {
+    let n: i64 = tx.query_row(
+        "INSERT INTO meta(key, value) VALUES (?1, '1') \
+         ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1 \
+         RETURNING CAST(value AS INTEGER)",
+        [format!("seq.{name}")],
+        |r| r.get(0),
+    )?;
+    Ok(n)
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -548,11 +548,15 @@ fn a_version_1_store_upgrades_and_its_articles_become_searchable() {
         })
         .unwrap();
     }
-    // Turn the file back into what schema version 1 wrote: no search index.
+    // Turn the file back into what schema version 1 wrote: no search index, no change sequence.
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("DROP TABLE articles_fts; PRAGMA user_version = 1;")
-            .unwrap();
+        conn.execute_batch(
+            "DROP TABLE articles_fts; DROP INDEX docs_change_seq; \
+             ALTER TABLE docs DROP COLUMN change_seq; \
+             DELETE FROM meta WHERE key = 'seq.doc_change'; PRAGMA user_version = 1;",
+        )
+        .unwrap();
     }
     let s = Store::open(&path, StoreOptions::default()).unwrap();
     assert_eq!(s.search_articles("devolucao", None, 10).unwrap().len(), 1);
