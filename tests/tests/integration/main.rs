@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod convergence;
+mod crash;
 mod merge;
 mod redaction;
 mod sop;
