@@ -1,1 +1,218 @@
-fn main() {}
+//! `dossier`: the command line of the Dossier store (DESIGN §10).
+//!
+//! This file holds what every command shares — the clap definitions of the global flags and
+//! the top-level commands, opening the store, and turning an error into one `error:` line and
+//! an exit code — so each area module (`case`, `sop`, `kb`, `demo`) only parses its own
+//! arguments, calls one `dossier` API method and prints. All domain rules (validation,
+//! redaction, merge policies, four eyes) live in the `dossier` crate; nothing here re-checks
+//! them, so the CLI can never disagree with the library or the bindings.
+//!
+//! Exit codes: 0 success; 1 a user error (bad value, unknown case, refused transition), with
+//! one line `error: <reason>` on stderr; 2 bad usage (clap's own errors and [`Usage`]).
+
+mod case;
+mod demo;
+mod kb;
+mod output;
+mod sop;
+
+use std::fmt;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use dossier::{Store, StoreOptions};
+
+/// Dossier: support cases, SOPs and knowledge articles in one local-first store.
+#[derive(Debug, Parser)]
+#[command(name = "dossier", version)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags accepted before or after any subcommand.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
+pub struct Global {
+    /// The store file.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        default_value = "./dossier.db"
+    )]
+    pub db: PathBuf,
+    /// Print JSON (raw millisecond timestamps) instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Who is making the changes, recorded in every change [default: the site id].
+    #[arg(long, global = true, env = "DOSSIER_AUTHOR", value_name = "NAME")]
+    pub author: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the store for a site (run once per site).
+    Init {
+        /// The site id: 1-16 uppercase letters and digits, e.g. MX1. It prefixes case numbers.
+        #[arg(long)]
+        site: String,
+    },
+    /// Open, list, show and work cases.
+    #[command(subcommand)]
+    Case(case::CaseCommand),
+    /// Import, edit, review, publish and walk SOP decision trees.
+    #[command(subcommand)]
+    Sop(sop::SopCommand),
+    /// Add, search, publish and verify knowledge articles.
+    #[command(subcommand)]
+    Kb(kb::KbCommand),
+    /// Two offline vendor sites merging cases and an SOP, in a temporary directory.
+    Demo {
+        /// Keep the demo's store files instead of deleting them at the end.
+        #[arg(long)]
+        keep: bool,
+    },
+}
+
+/// A usage mistake found after clap parsed the arguments (exit code 2, like clap's own).
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl fmt::Display for Usage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// A [`Usage`] error as an `anyhow::Error`.
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    Usage(message.into()).into()
+}
+
+/// Opens the existing store at `--db`.
+///
+/// The path is checked first: opening a missing file would create an empty database and
+/// leave it behind, when the user most likely ran the command in the wrong directory.
+pub fn open_store(global: &Global) -> Result<Store> {
+    if !global.db.exists() {
+        anyhow::bail!(
+            "no store at {}: run dossier init --site SITE first",
+            global.db.display()
+        );
+    }
+    Ok(Store::open(
+        &global.db,
+        StoreOptions {
+            site: None,
+            author: global.author.clone().filter(|a| !a.trim().is_empty()),
+            ..Default::default()
+        },
+    )?)
+}
+
+/// Reads a whole UTF-8 file named on the command line, without a leading byte-order mark
+/// (editors on Windows add one, and JSON parsers reject it).
+pub fn read_file(path: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    Ok(match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    })
+}
+
+fn init(global: &Global, site: &str, out: &mut dyn Write) -> Result<()> {
+    let existed = global.db.exists();
+    let store = Store::open(
+        &global.db,
+        StoreOptions {
+            site: Some(site.to_string()),
+            author: global.author.clone(),
+            ..Default::default()
+        },
+    )?;
+    if global.json {
+        return output::json(
+            out,
+            &serde_json::json!({
+                "path": global.db,
+                "site": store.site(),
+                "created": !existed,
+            }),
+        );
+    }
+    if existed {
+        writeln!(
+            out,
+            "store {} already exists for site {}",
+            global.db.display(),
+            store.site()
+        )?;
+    } else {
+        writeln!(
+            out,
+            "created store {} for site {}",
+            global.db.display(),
+            store.site()
+        )?;
+    }
+    Ok(())
+}
+
+fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Init { site } => init(g, &site, out),
+        Command::Case(cmd) => case::run(g, cmd, out),
+        Command::Sop(cmd) => sop::run(g, cmd, out),
+        Command::Kb(cmd) => kb::run(g, cmd, out),
+        Command::Demo { keep } => demo::run(keep, out),
+    }
+}
+
+/// Whether the error is only that our reader went away (`dossier case list | head`).
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let result = run(cli, &mut out).and_then(|()| Ok(out.flush()?));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = out.flush();
+            let message = e.to_string().replace(['\n', '\r'], " ");
+            let _ = writeln!(io::stderr(), "error: {message}");
+            if e.downcast_ref::<Usage>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_definitions_pass_clap_debug_asserts() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -527,9 +527,7 @@ pub(crate) fn project(
     let a = materialize(*id, doc, None)?;
     let key = id.to_string();
     let title = a.title.values().next().cloned().unwrap_or_default();
-    let mut locales: Vec<&String> = a.title.keys().chain(a.body.keys()).collect();
-    locales.sort();
-    locales.dedup();
+    let locales = locales_of(&a);
     tx.execute(
         "INSERT OR REPLACE INTO articles(id, title, status, visibility, markets, categories, locales, \
          published_version, interval_days, last_verified_at, next_verification_at, updated_at) \
@@ -549,8 +547,29 @@ pub(crate) fn project(
             updated_at,
         ],
     )?;
+    index(tx, id, &a)
+}
+
+/// Rewrites an article's search rows only (the schema-2 upgrade indexes existing articles).
+pub(crate) fn project_search(
+    tx: &rusqlite::Transaction<'_>,
+    id: &DocId,
+    doc: &automerge::Automerge,
+) -> Result<()> {
+    index(tx, id, &materialize(*id, doc, None)?)
+}
+
+fn locales_of(a: &Article) -> Vec<&String> {
+    let mut locales: Vec<&String> = a.title.keys().chain(a.body.keys()).collect();
+    locales.sort();
+    locales.dedup();
+    locales
+}
+
+fn index(tx: &rusqlite::Transaction<'_>, id: &DocId, a: &Article) -> Result<()> {
+    let key = id.to_string();
     tx.execute("DELETE FROM articles_fts WHERE doc_id = ?1", [&key])?;
-    for l in locales {
+    for l in locales_of(a) {
         tx.execute(
             "INSERT INTO articles_fts(doc_id, locale, title, body) VALUES (?1, ?2, ?3, ?4)",
             params![

@@ -4,10 +4,11 @@
 //! so recently used documents are kept in memory — up to a budget measured in the documents'
 //! stored (encoded) size, evicting the least recently used first.
 //!
-//! Readers may load a document from SQLite while the writer changes it. To keep a reader from
-//! putting a stale copy back after the writer has cached the new one, every document has a
-//! generation that the writer bumps on each commit; a reader's copy is only cached if the
-//! generation it saw before reading is still current.
+//! Other handles on the same file — another `Store` in this process, another process such as a
+//! CLI next to a running hub — may change a document behind this cache's back. So every entry
+//! carries the document's *stamp*, its `docs.change_seq`, which every commit to the document
+//! advances in the file itself. Callers compare the cached stamp with the file's before using an
+//! entry, and a copy is only cached if it is at least as new as the entry it replaces.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,13 +20,13 @@ use crate::id::DocId;
 struct Entry {
     doc: Arc<Automerge>,
     cost: usize,
+    stamp: i64,
     last_used: u64,
 }
 
 /// Documents by id, bounded in total cost.
 pub(crate) struct DocCache {
     entries: HashMap<DocId, Entry>,
-    generations: HashMap<DocId, u64>,
     total: usize,
     budget: usize,
     tick: u64,
@@ -35,52 +36,49 @@ impl DocCache {
     pub fn new(budget: usize) -> Self {
         DocCache {
             entries: HashMap::new(),
-            generations: HashMap::new(),
             total: 0,
             budget,
             tick: 0,
         }
     }
 
-    pub fn get(&mut self, id: &DocId) -> Option<Arc<Automerge>> {
+    /// The cached copy and its stamp.
+    pub fn get(&mut self, id: &DocId) -> Option<(Arc<Automerge>, i64)> {
         self.tick += 1;
         let tick = self.tick;
         self.entries.get_mut(id).map(|e| {
             e.last_used = tick;
-            Arc::clone(&e.doc)
+            (Arc::clone(&e.doc), e.stamp)
         })
     }
 
     /// Removes a document so the writer can change it without copying it.
-    pub fn take(&mut self, id: &DocId) -> Option<Arc<Automerge>> {
+    pub fn take(&mut self, id: &DocId) -> Option<(Arc<Automerge>, i64)> {
         let e = self.entries.remove(id)?;
         self.total -= e.cost;
-        Some(e.doc)
+        Some((e.doc, e.stamp))
     }
 
-    pub fn generation(&self, id: &DocId) -> u64 {
-        self.generations.get(id).copied().unwrap_or(0)
-    }
-
-    /// The writer's copy after a commit (or `None` after a failed write): always wins.
-    pub fn committed(&mut self, id: DocId, doc: Option<(Arc<Automerge>, usize)>) {
-        *self.generations.entry(id).or_insert(0) += 1;
-        if let Some(e) = self.entries.remove(&id) {
+    /// Forgets a document (after a failed write, whose copy may be ahead of the file).
+    pub fn forget(&mut self, id: &DocId) {
+        if let Some(e) = self.entries.remove(id) {
             self.total -= e.cost;
         }
-        if let Some((doc, cost)) = doc {
-            self.insert(id, doc, cost);
-        }
     }
 
-    /// A reader's copy: cached only if no commit happened since `generation` was read.
-    pub fn offer(&mut self, id: DocId, generation: u64, doc: Arc<Automerge>, cost: usize) {
-        if self.generation(&id) == generation && !self.entries.contains_key(&id) {
-            self.insert(id, doc, cost);
+    /// Caches a copy whose content matches stamp `stamp` in the file, unless a newer copy is
+    /// already cached.
+    pub fn put(&mut self, id: DocId, doc: Arc<Automerge>, cost: usize, stamp: i64) {
+        if let Some(e) = self.entries.get(&id) {
+            if e.stamp > stamp {
+                return;
+            }
+            self.forget(&id);
         }
+        self.insert(id, doc, cost, stamp);
     }
 
-    fn insert(&mut self, id: DocId, doc: Arc<Automerge>, cost: usize) {
+    fn insert(&mut self, id: DocId, doc: Arc<Automerge>, cost: usize, stamp: i64) {
         if cost > self.budget {
             return;
         }
@@ -91,6 +89,7 @@ impl DocCache {
             Entry {
                 doc,
                 cost,
+                stamp,
                 last_used: self.tick,
             },
         );
@@ -130,7 +129,7 @@ mod tests {
         let mut c = DocCache::new(100);
         let ids: Vec<DocId> = (0..5).map(|_| DocId::new()).collect();
         for id in &ids[..3] {
-            c.committed(*id, Some((Arc::new(Automerge::new()), 40)));
+            c.put(*id, Arc::new(Automerge::new()), 40, 1);
         }
         assert!(c.total_cost() <= 100);
         assert_eq!(c.len(), 2);
@@ -139,22 +138,24 @@ mod tests {
     }
 
     #[test]
-    fn a_readers_stale_copy_is_not_cached_after_a_commit() {
+    fn an_older_copy_never_replaces_a_newer_one() {
         let mut c = DocCache::new(1000);
         let id = DocId::new();
-        let seen = c.generation(&id);
-        c.committed(id, None);
-        c.offer(id, seen, Arc::new(Automerge::new()), 10);
+        c.put(id, Arc::new(Automerge::new()), 10, 5);
+        c.put(id, Arc::new(Automerge::new()), 10, 4);
+        assert_eq!(c.get(&id).map(|(_, s)| s), Some(5));
+        c.put(id, Arc::new(Automerge::new()), 10, 6);
+        assert_eq!(c.get(&id).map(|(_, s)| s), Some(6));
+        assert_eq!(c.total_cost(), 10);
+        c.forget(&id);
         assert!(c.get(&id).is_none());
-        let seen = c.generation(&id);
-        c.offer(id, seen, Arc::new(Automerge::new()), 10);
-        assert!(c.get(&id).is_some());
+        assert_eq!(c.total_cost(), 0);
     }
 
     #[test]
     fn a_document_larger_than_the_budget_is_not_cached() {
         let mut c = DocCache::new(10);
-        c.committed(DocId::new(), Some((Arc::new(Automerge::new()), 11)));
+        c.put(DocId::new(), Arc::new(Automerge::new()), 11, 1);
         assert_eq!(c.len(), 0);
         assert_eq!(c.total_cost(), 0);
     }

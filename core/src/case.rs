@@ -1333,9 +1333,9 @@ pub(crate) fn project(
     tx.execute(
         "INSERT OR REPLACE INTO cases(id, number, site, market, locale, channel, assignee, status, \
          priority, priority_rank, category, subcategory, root_cause, subject, problem, created_at, \
-         updated_at, solved_at, closed_at, sla_due_at, sla_paused, event_count) \
+         updated_at, solved_at, closed_at, sla_due_at, sla_paused, event_count, sla_paused_since) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
-         ?19, ?20, ?21, ?22)",
+         ?19, ?20, ?21, ?22, ?23)",
         params![
             key,
             c.number,
@@ -1359,6 +1359,7 @@ pub(crate) fn project(
             c.sla_due_at(),
             c.paused_since.is_some(),
             c.events.len() as i64,
+            c.paused_since,
         ],
     )?;
     tx.execute("DELETE FROM case_tags WHERE case_id = ?1", [&key])?;

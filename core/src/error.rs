@@ -125,6 +125,14 @@ pub enum Error {
         /// What the decoder said.
         reason: String,
     },
+    /// A sync session or bundle failed on this side: the peer could not be authenticated, or
+    /// it sent something this build cannot accept. The session is over; nothing unverified was
+    /// stored.
+    #[error("sync failed: {0}")]
+    Sync(crate::sync::SyncFailure),
+    /// The peer ended the sync session and said why.
+    #[error("the peer ended the sync: {0}")]
+    SyncRefused(crate::sync::SyncFailure),
     /// An error from SQLite that is not corruption.
     #[error("storage error: {0}")]
     Sqlite(#[from] rusqlite::Error),

@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 
-use automerge::{Change, ChangeHash, ObjId, ObjType, ReadDoc, Value};
+use automerge::{Automerge, Change, ChangeHash, ObjId, ObjType, ReadDoc, Value};
 use serde::Serialize;
 
 use crate::doc::{Reader, change_strings, is_sensitive};
@@ -141,6 +141,35 @@ fn all_strings(
     }
 }
 
+/// Whether a received change writes an unmasked card number or security code anywhere.
+pub(crate) fn change_has_card_data(change: &Change) -> bool {
+    change_strings(change)
+        .iter()
+        .any(|(k, s)| is_sensitive(k.as_deref(), s, None))
+}
+
+/// Whether a (merged) document holds an unmasked card number anywhere, for card numbers that
+/// only appear once changes are put together.
+pub(crate) fn holds_card_data(doc: &Automerge) -> bool {
+    let r = Reader::new(doc, None);
+    let mut strings = Vec::new();
+    all_strings(&r, &ObjId::Root, ObjType::Map, &mut strings);
+    let rail = r
+        .map(&ObjId::Root, "payment")
+        .and_then(|p| r.str(&p, "rail"));
+    strings
+        .iter()
+        .any(|(k, s)| is_sensitive(k.as_deref(), s, rail.as_deref()))
+}
+
+/// Refuses a document that does not materialize: it would break every read of it.
+pub(crate) fn check_document(id: &DocId, kind: DocKind, doc: &Automerge) -> Result<()> {
+    match kind {
+        DocKind::Case => crate::case::materialize(*id, doc, None).map(|_| ()),
+        DocKind::Sop | DocKind::Article | DocKind::Plugin => Ok(()),
+    }
+}
+
 impl Store {
     /// Packs the changes of document `id` that are not ancestors of `heads` (every change when
     /// `heads` is empty). Heads this store does not know are ignored, so a peer's heads can be
@@ -169,40 +198,22 @@ impl Store {
     pub fn apply_changes(&self, pack: &[u8]) -> Result<Applied> {
         let (id, changes) = decode(pack)?;
         let key = id.to_string();
-        for c in &changes {
-            if change_strings(c)
-                .iter()
-                .any(|(k, s)| is_sensitive(k.as_deref(), s, None))
-            {
-                return Err(reject(
-                    &key,
-                    "a change carries an unmasked card number or security code",
-                ));
-            }
+        if changes.iter().any(change_has_card_data) {
+            return Err(reject(
+                &key,
+                "a change carries an unmasked card number or security code",
+            ));
         }
         self.write("sync.apply", Origin::Remote, |w| {
             let new_changes = w.apply_remote(&id, changes)?;
             let (doc, kind) = w.held(&id)?;
-            let r = Reader::new(doc, None);
-            let mut strings = Vec::new();
-            all_strings(&r, &ObjId::Root, ObjType::Map, &mut strings);
-            let rail = r
-                .map(&ObjId::Root, "payment")
-                .and_then(|p| r.str(&p, "rail"));
-            if strings
-                .iter()
-                .any(|(k, s)| is_sensitive(k.as_deref(), s, rail.as_deref()))
-            {
+            if holds_card_data(doc) {
                 return Err(reject(
                     &key,
                     "the merged document would hold an unmasked card number",
                 ));
             }
-            // A document that does not materialize would break every read of it: refuse it now.
-            match kind {
-                DocKind::Case => crate::case::materialize(id, doc, None).map(|_| ())?,
-                DocKind::Sop | DocKind::Article | DocKind::Plugin => {}
-            }
+            check_document(&id, kind, doc)?;
             Ok(Applied {
                 doc: id,
                 kind,

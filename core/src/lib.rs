@@ -15,7 +15,9 @@
 //! | [`article`] | knowledge articles, publishing, verification, full-text search |
 //! | [`history`] | who changed what, views at earlier heads, unresolved conflicts |
 //! | [`exchange`] | change packs: exchanging changes between stores without a network |
+//! | [`sync`] | authenticated, scoped sync with peers: the sans-I/O session engine, keys, peers and scopes, signed bundle files |
 //! | [`redact`] | card-number and security-code redaction (PCI DSS) |
+//! | [`report`] | operations analytics from the SQL views: volume, root causes, SLA, escalations, SOP drop-off, article verification |
 //! | `doc` | the only write path into documents (redacting) and the reader |
 //! | `schema`, `projection`, `cache`, `version` | migrations, SQL projections, the bounded cache, published versions |
 //!
@@ -59,9 +61,11 @@ pub mod history;
 mod id;
 mod projection;
 pub mod redact;
+pub mod report;
 mod schema;
 pub mod sop;
 pub mod store;
+pub mod sync;
 mod version;
 
 pub use article::{Article, ArticleStatus, NewArticle, SearchHit, Verification, Visibility};

@@ -161,6 +161,191 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO meta(key, value) SELECT 'seq.doc_change', CAST(coalesce(max(rowid), 0) AS TEXT) FROM docs
         WHERE true ON CONFLICT(key) DO NOTHING;
     "#,
+    // 4: operations analytics. Stable views over the projection tables for `dossier report`
+    // and for analysts' own SQL (documented column by column in docs/analytics.md), and the
+    // start of the current SLA pause on `cases`: without it a paused case cannot be told apart
+    // from one that had already breached before it was paused. Views read the wall clock
+    // (`julianday('now')`) only for their convenience columns (`state`, `hours_to_due`, ...);
+    // the report recomputes those from the clock-free columns with the store's clock.
+    r#"
+    ALTER TABLE cases ADD COLUMN sla_paused_since INTEGER;
+
+    CREATE VIEW v_case_volume AS
+    SELECT date(c.created_at / 1000, 'unixepoch') AS day,
+           c.market,
+           c.site,
+           c.category,
+           c.root_cause,
+           count(*) AS cases,
+           sum(c.status IN ('solved', 'closed')) AS resolved_cases,
+           sum(EXISTS (SELECT 1 FROM case_escalations e WHERE e.case_id = c.id)) AS escalated_cases
+    FROM cases c
+    GROUP BY day, c.market, c.site, c.category, c.root_cause;
+
+    CREATE VIEW v_case_sla AS
+    WITH base AS (
+        SELECT c.id AS case_id,
+               c.number,
+               c.market,
+               c.site,
+               c.category,
+               c.status,
+               c.priority,
+               c.created_at,
+               s.metric,
+               s.due_at,
+               s.paused_ms,
+               s.due_at + s.paused_ms AS effective_due_at,
+               s.met_at,
+               c.sla_paused_since AS paused_since,
+               CASE c.status
+                   WHEN 'solved' THEN coalesce(c.solved_at, c.updated_at)
+                   WHEN 'closed' THEN coalesce(c.closed_at, c.solved_at, c.updated_at)
+               END AS terminal_at,
+               CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) AS now_ms
+        FROM case_sla s
+        JOIN cases c ON c.id = s.case_id
+    ), stopped AS (
+        -- The clock stops at the earliest of: met, case solved/closed, current pause began.
+        SELECT *,
+               min(coalesce(met_at, terminal_at, paused_since),
+                   coalesce(terminal_at, paused_since, met_at),
+                   coalesce(paused_since, met_at, terminal_at)) AS clock_stopped_at
+        FROM base
+    )
+    SELECT *,
+           CASE WHEN coalesce(clock_stopped_at, now_ms) > effective_due_at THEN 'breached'
+                WHEN met_at IS NOT NULL OR terminal_at IS NOT NULL THEN 'met'
+                WHEN paused_since IS NOT NULL THEN 'paused'
+                ELSE 'running' END AS state,
+           round((effective_due_at - now_ms) / 3600000.0, 2) AS hours_to_due
+    FROM stopped;
+
+    CREATE VIEW v_case_sla_state AS
+    SELECT case_id,
+           number,
+           market,
+           site,
+           category,
+           status,
+           CASE max(CASE state WHEN 'breached' THEN 3 WHEN 'running' THEN 2
+                               WHEN 'paused' THEN 1 ELSE 0 END)
+               WHEN 3 THEN 'breached' WHEN 2 THEN 'running' WHEN 1 THEN 'paused'
+               ELSE 'met' END AS state,
+           min(CASE WHEN state = 'running' THEN effective_due_at END) AS next_due_at,
+           min(CASE WHEN state = 'running' THEN hours_to_due END) AS hours_to_next_due,
+           count(*) AS metrics,
+           sum(state = 'breached') AS breached_metrics
+    FROM v_case_sla
+    GROUP BY case_id, number, market, site, category, status;
+
+    CREATE VIEW v_escalations AS
+    SELECT e.case_id,
+           c.number,
+           c.market,
+           c.site,
+           c.category,
+           c.root_cause,
+           e.idx,
+           e.target,
+           e.reason,
+           e.at,
+           date(e.at / 1000, 'unixepoch') AS day,
+           e.by
+    FROM case_escalations e
+    JOIN cases c ON c.id = e.case_id;
+
+    CREATE VIEW v_escalation_drivers AS
+    SELECT target,
+           reason,
+           count(*) AS escalations,
+           count(DISTINCT case_id) AS cases,
+           min(at) AS first_at,
+           max(at) AS last_at
+    FROM case_escalations
+    GROUP BY target, reason;
+
+    CREATE VIEW v_sop_runs AS
+    SELECT r.case_id,
+           c.number,
+           c.market,
+           c.site,
+           c.category,
+           r.idx,
+           r.sop_id,
+           s.title AS sop_title,
+           r.version,
+           s.published_version AS latest_version,
+           r.version = s.published_version AS is_latest_version,
+           r.exit_node,
+           r.outcome,
+           r.outcome <> 'success' AS drop_off,
+           json_array_length(r.path) AS steps,
+           r.at,
+           date(r.at / 1000, 'unixepoch') AS day,
+           r.by
+    FROM sop_runs r
+    JOIN cases c ON c.id = r.case_id
+    LEFT JOIN sops s ON s.id = r.sop_id;
+
+    CREATE VIEW v_sop_outcomes AS
+    SELECT sop_id,
+           sop_title,
+           version,
+           is_latest_version,
+           exit_node,
+           outcome,
+           drop_off,
+           count(*) AS runs
+    FROM v_sop_runs
+    GROUP BY sop_id, sop_title, version, is_latest_version, exit_node, outcome, drop_off;
+
+    CREATE VIEW v_article_verification AS
+    SELECT id,
+           title,
+           status,
+           visibility,
+           markets,
+           categories,
+           interval_days,
+           last_verified_at,
+           next_verification_at,
+           CASE WHEN next_verification_at IS NULL THEN 'unscheduled'
+                WHEN next_verification_at <= now_ms THEN 'overdue'
+                WHEN next_verification_at <= now_ms + 14 * 86400000 THEN 'due_soon'
+                ELSE 'current' END AS state,
+           CASE WHEN next_verification_at <= now_ms
+                THEN (now_ms - next_verification_at) / 86400000 END AS days_overdue
+    FROM (SELECT *, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) AS now_ms
+          FROM articles);
+    "#,
+    // 5: sync. Provisioned peers (public key, scopes, the cursor into `docs.change_seq` up to which
+    // the peer has been offered everything), the heads shared with each peer per document (so an
+    // interrupted session resumes), and the hello nonces of authenticated sessions (replays).
+    r#"
+    CREATE TABLE sync_peers (
+        site         TEXT PRIMARY KEY,
+        public_key   BLOB NOT NULL,
+        scopes       TEXT NOT NULL,
+        cursor       INTEGER NOT NULL DEFAULT 0,
+        added_at     INTEGER NOT NULL,
+        last_sync_at INTEGER
+    ) STRICT;
+
+    CREATE TABLE sync_state (
+        peer         TEXT NOT NULL REFERENCES sync_peers(site) ON DELETE CASCADE,
+        doc          TEXT NOT NULL,
+        shared_heads BLOB NOT NULL,
+        PRIMARY KEY (peer, doc)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE sync_nonces (
+        peer  TEXT NOT NULL REFERENCES sync_peers(site) ON DELETE CASCADE,
+        nonce BLOB NOT NULL,
+        at    INTEGER NOT NULL,
+        UNIQUE (peer, nonce)
+    ) STRICT;
+    "#,
 ];
 
 /// Brings `conn` to [`END_VERSION`], creating the schema on an empty file.
@@ -218,10 +403,31 @@ fn backfill(tx: &rusqlite::Transaction<'_>, version: u32) -> Result<()> {
             let rows = stmt.query_map([], |r| r.get(0))?;
             rows.collect::<rusqlite::Result<_>>()?
         };
+        // Only the search rows: the full projection targets the latest schema, whose later
+        // steps have not run yet.
         for id in ids {
             let id: crate::DocId = id.parse()?;
-            let (doc, kind, _) = crate::store::load_doc(tx, &id)?;
-            crate::projection::refresh(tx, &id, kind, &doc, 0)?;
+            let (doc, _, _) = crate::store::load_doc(tx, &id)?;
+            crate::article::project_search(tx, &id, &doc)?;
+        }
+    }
+    if version == 4 {
+        // Only a case paused right now has a pause start, and only its document knows it.
+        // Just that column is written, so this step stays right when later steps add columns
+        // that the full projection would fill.
+        let ids: Vec<String> = {
+            let mut stmt = tx.prepare("SELECT id FROM cases WHERE sla_paused = 1")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        for key in ids {
+            let id: crate::DocId = key.parse()?;
+            let (doc, _, _) = crate::store::load_doc(tx, &id)?;
+            let case = crate::case::materialize(id, &doc, None)?;
+            tx.execute(
+                "UPDATE cases SET sla_paused_since = ?1 WHERE id = ?2",
+                rusqlite::params![case.paused_since, key],
+            )?;
         }
     }
     Ok(())
@@ -261,12 +467,136 @@ mod tests {
     }
 
     #[test]
+    fn a_version_1_file_upgrades_and_its_existing_articles_become_searchable() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src.db");
+        let store = crate::Store::open(
+            &src,
+            crate::StoreOptions {
+                site: Some("MX1".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        store
+            .create_article(crate::NewArticle {
+                title: [("pt".to_string(), "Devolução de Pix (MED)".to_string())].into(),
+                body: [("pt".to_string(), "Informe o boletim de ocorrência.".to_string())].into(),
+                ..Default::default()
+            })
+            .unwrap();
+        drop(store);
+        // A file as schema version 1 wrote it: the same documents, no search index.
+        let old_path = dir.path().join("v1.db");
+        let mut old = Connection::open(&old_path).unwrap();
+        migrate_to(&mut old, 1).unwrap();
+        old.execute("ATTACH ?1 AS src", [src.to_str().unwrap()])
+            .unwrap();
+        old.execute_batch(
+            "INSERT INTO meta(key, value) VALUES ('site', 'MX1');
+             INSERT INTO docs SELECT id, kind, snapshot, snapshot_heads, snapshot_len, pending_len,
+                 created_at, updated_at FROM src.docs;
+             INSERT INTO changes SELECT seq, doc_id, hash, bytes FROM src.changes;
+             INSERT INTO articles SELECT id, title, status, visibility, markets, categories, locales,
+                 published_version, interval_days, last_verified_at, next_verification_at,
+                 updated_at FROM src.articles;
+             DETACH src;",
+        )
+        .unwrap();
+        drop(old);
+        let store = crate::Store::open(&old_path, crate::StoreOptions::default()).unwrap();
+        assert_eq!(store.search_articles("devolucao", None, 10).unwrap().len(), 1);
+        let conn = Connection::open(&old_path).unwrap();
+        let v: u32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, END_VERSION);
+    }
+
+    #[test]
     fn migrating_twice_is_a_no_op() {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
         let before = schema_of(&conn);
         migrate(&mut conn).unwrap();
         assert_eq!(schema_of(&conn), before);
+    }
+
+    #[test]
+    fn upgrading_to_v4_records_when_each_paused_case_was_paused() {
+        use crate::{CaseUpdate, Category, NewCase, Status, Store, StoreOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let new = dir.path().join("new.db");
+        let store = Store::open(
+            &new,
+            StoreOptions {
+                site: Some("MX1".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let case = |status| {
+            let c = store
+                .create_case(NewCase::new("ES", Category::Refund, "Refund missing"))
+                .unwrap();
+            store.set_sla(&c.number, "first_reply", 1).unwrap();
+            store
+                .update_case(
+                    &c.number,
+                    CaseUpdate {
+                        status: Some(status),
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+        };
+        case(Status::Pending);
+        case(Status::Open);
+        drop(store);
+
+        // The same documents in a file of version 3: documents, change log, and the case rows
+        // as version 3 had them (no pause start).
+        let old = dir.path().join("old.db");
+        let mut conn = Connection::open(&old).unwrap();
+        migrate_to(&mut conn, 3).unwrap();
+        conn.execute("ATTACH DATABASE ?1 AS new", [new.to_str().unwrap()])
+            .unwrap();
+        // Version 3's columns of each table, so later steps' columns are left behind.
+        let columns = |table: &str| -> Vec<String> {
+            let mut stmt = conn
+                .prepare(&format!("SELECT name FROM pragma_table_info('{table}', 'main')"))
+                .unwrap();
+            stmt.query_map([], |r| r.get(0))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect()
+        };
+        let v3_cases = columns("cases");
+        assert!(!v3_cases.iter().any(|c| c == "sla_paused_since"));
+        let copy: String = ["meta", "docs", "changes", "cases"]
+            .iter()
+            .map(|t| {
+                let cols = columns(t).join(", ");
+                format!("INSERT OR REPLACE INTO main.{t}({cols}) SELECT {cols} FROM new.{t};\n")
+            })
+            .collect();
+        conn.execute_batch(&copy).unwrap();
+        conn.execute("DETACH DATABASE new", []).unwrap();
+
+        migrate(&mut conn).unwrap();
+        let paused: Vec<(String, Option<i64>)> = {
+            let mut stmt = conn
+                .prepare("SELECT status, sla_paused_since FROM cases ORDER BY number")
+                .unwrap();
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect()
+        };
+        assert_eq!(paused.len(), 2);
+        assert_eq!(paused[0].0, "pending");
+        assert!(paused[0].1.is_some_and(|t| t > 0));
+        assert_eq!(paused[1], ("open".to_string(), None));
     }
 
     #[test]

@@ -262,10 +262,15 @@ impl Store {
             }
             (Some(stored), _) => stored,
             (None, Some(requested)) => {
-                conn.execute(
+                // The site id and its key are claimed together: a process killed here leaves
+                // a store with neither, which the next open with a site completes.
+                let tx = conn.transaction().map_err(Error::from_sqlite)?;
+                tx.execute(
                     "INSERT INTO meta(key, value) VALUES ('site', ?1)",
                     [&requested],
                 )?;
+                crate::sync::create_site_key(&tx)?;
+                tx.commit().map_err(Error::from_sqlite)?;
                 requested
             }
             (None, None) => return Err(Error::NotInitialized),
@@ -363,18 +368,26 @@ impl Store {
     }
 
     /// Loads a document for reading, from the cache or from SQLite.
+    ///
+    /// The cached copy is used only if its stamp still matches the file, so writes made through
+    /// another handle or another process are always seen.
     pub(crate) fn load(&self, id: &DocId) -> Result<(Arc<Automerge>, DocKind)> {
-        let (cached, generation) = {
-            let mut cache = lock(&self.inner.cache);
-            (cache.get(id), cache.generation(id))
-        };
-        if let Some(doc) = cached {
-            let kind = kind_of(&doc).ok_or_else(|| doc_error(id, "missing kind"))?;
-            return Ok((doc, kind));
+        let cached = lock(&self.inner.cache).get(id);
+        let (doc, stamp, cost) = self.read(|c| {
+            let tx = c.unchecked_transaction().map_err(Error::from_sqlite)?;
+            let (stamp, _) = doc_stamp(&tx, id)?.ok_or_else(|| Error::not_found("document", id.to_string()))?;
+            if let Some((doc, cached_stamp)) = &cached {
+                if *cached_stamp == stamp {
+                    return Ok((Arc::clone(doc), None, 0));
+                }
+            }
+            let (doc, _, cost) = load_doc(&tx, id)?;
+            Ok((Arc::new(doc), Some(stamp), cost))
+        })?;
+        if let Some(stamp) = stamp {
+            lock(&self.inner.cache).put(*id, Arc::clone(&doc), cost, stamp);
         }
-        let (doc, kind, cost) = self.read(|c| load_doc(c, id))?;
-        let doc = Arc::new(doc);
-        lock(&self.inner.cache).offer(*id, generation, Arc::clone(&doc), cost);
+        let kind = kind_of(&doc).ok_or_else(|| doc_error(id, "missing kind"))?;
         Ok((doc, kind))
     }
 
@@ -431,13 +444,13 @@ impl Store {
                         }
                     }
                     for (id, d) in docs {
-                        cache.committed(id, Some((Arc::new(d.doc), d.cost)));
+                        cache.put(id, Arc::new(d.doc), d.cost, d.stamp);
                     }
                     (out, touched)
                 }
                 Err(e) => {
                     for id in docs.keys() {
-                        cache.committed(*id, None);
+                        cache.forget(id);
                     }
                     return Err(e);
                 }
@@ -537,6 +550,8 @@ pub(crate) struct Held {
     pub doc: Automerge,
     pub kind: DocKind,
     cost: usize,
+    /// The document's `docs.change_seq` that this copy matches.
+    stamp: i64,
     /// Heads when the write first loaded it (empty for a new document).
     base: Vec<ChangeHash>,
     is_new: bool,
@@ -561,14 +576,16 @@ impl<'s> Write<'s> {
     fn hold(&mut self, id: &DocId) -> Result<&mut Held> {
         if !self.docs.contains_key(id) {
             let cached = lock(&self.store.inner.cache).take(id);
+            let (stamp, cost) = doc_stamp(self.tx, id)?
+                .ok_or_else(|| Error::not_found("document", id.to_string()))?;
             let (doc, kind, cost) = match cached {
-                Some(arc) => {
+                // Only a copy that matches the file: another handle may have written since.
+                Some((arc, cached_stamp)) if cached_stamp == stamp => {
                     let doc = Arc::try_unwrap(arc).unwrap_or_else(|shared| (*shared).clone());
                     let kind = kind_of(&doc).ok_or_else(|| doc_error(id, "missing kind"))?;
-                    let cost = doc_cost(self.tx, id)?;
                     (doc, kind, cost)
                 }
-                None => load_doc(self.tx, id)?,
+                _ => load_doc(self.tx, id)?,
             };
             let doc = doc.with_actor(self.store.inner.actor.clone());
             let base = doc.get_heads();
@@ -579,6 +596,7 @@ impl<'s> Write<'s> {
                     doc,
                     kind,
                     cost,
+                    stamp,
                     base,
                     is_new: false,
                     dirty: false,
@@ -645,6 +663,7 @@ impl<'s> Write<'s> {
                 doc,
                 kind,
                 cost: 0,
+                stamp: 0,
                 base: Vec::new(),
                 is_new: true,
                 dirty: true,
@@ -672,6 +691,7 @@ impl<'s> Write<'s> {
                     doc: Automerge::new().with_actor(self.store.inner.actor.clone()),
                     kind: DocKind::Case,
                     cost: 0,
+                    stamp: 0,
                     base: Vec::new(),
                     is_new: true,
                     dirty: false,
@@ -781,6 +801,7 @@ impl<'s> Write<'s> {
                 "UPDATE docs SET change_seq = ?2 WHERE id = ?1",
                 params![key, change_seq],
             )?;
+            held.stamp = change_seq;
             held.base = held.doc.get_heads();
             projection::refresh(self.tx, &id, held.kind, &held.doc, self.now)?;
         }
@@ -828,16 +849,17 @@ pub(crate) fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
     heads.iter().flat_map(|h| h.0).collect()
 }
 
-fn doc_cost(c: &Connection, id: &DocId) -> Result<usize> {
-    let cost: i64 = c
+/// A document's stamp (`change_seq`) and stored size, or `None` if it does not exist.
+fn doc_stamp(c: &Connection, id: &DocId) -> Result<Option<(i64, usize)>> {
+    let row: Option<(i64, i64)> = c
         .query_row(
-            "SELECT snapshot_len + pending_len FROM docs WHERE id = ?1",
+            "SELECT change_seq, snapshot_len + pending_len FROM docs WHERE id = ?1",
             [id.to_string()],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .optional()?
-        .unwrap_or(0);
-    Ok(cost as usize)
+        .optional()
+        .map_err(Error::from_sqlite)?;
+    Ok(row.map(|(stamp, cost)| (stamp, cost as usize)))
 }
 
 /// Loads a document: its snapshot, then every change chunk stored after it.

@@ -2,6 +2,8 @@
 //! can break: formatting, lints, documentation and every test. CI runs exactly this command,
 //! so what passes here passes there.
 
+mod bindings;
+
 use std::process::Command;
 use std::time::Instant;
 
@@ -82,6 +84,7 @@ fn test() -> Result<()> {
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
     run("tests", "cargo", &["test", "--workspace"], &[])?;
+    bindings::test()?;
     println!(
         "\nall checks passed in {:.0}s",
         started.elapsed().as_secs_f64()

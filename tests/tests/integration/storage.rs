@@ -531,39 +531,44 @@ fn articles_fall_due_for_verification_after_their_interval() {
 }
 
 #[test]
-fn a_version_1_store_upgrades_and_its_articles_become_searchable() {
+fn two_handles_on_one_file_see_each_others_writes_and_lose_none() {
     let dir = tempfile::tempdir().unwrap();
     let clock = TestClock::new();
-    let path = dir.path().join("MX1.db");
-    {
-        let s = open_site(dir.path(), "MX1", "lucia", &clock);
-        s.create_article(NewArticle {
-            title: [("pt".to_string(), "Devolução de Pix (MED)".to_string())].into(),
-            body: [(
-                "pt".to_string(),
-                "Informe o boletim de ocorrência.".to_string(),
-            )]
-            .into(),
+    let lucia = open_site(dir.path(), "MX1", "lucia", &clock);
+    let amara = Store::open(
+        dir.path().join("MX1.db"),
+        StoreOptions {
+            author: Some("amara".into()),
+            clock: Some(clock.clock()),
             ..Default::default()
-        })
-        .unwrap();
+        },
+    )
+    .unwrap();
+    let c = lucia.create_case(NewCase::new("ES", Category::Refund, "Reembolso")).unwrap();
+    // Both handles have the case cached now.
+    assert_eq!(amara.case(&c.number).unwrap().events.len(), 1);
+    amara.add_note(&c.number, "from amara", false).unwrap();
+    assert!(
+        lucia.case(&c.number).unwrap().events.iter().any(|e| e.body == "from amara"),
+        "a read through the other handle sees the write"
+    );
+    // Many writes through the first handle force compactions; the other handle's notes stay.
+    for i in 0..40 {
+        lucia.add_note(&c.number, &format!("lucia {i}"), false).unwrap();
+        if i % 10 == 0 {
+            amara.add_note(&c.number, &format!("amara {i}"), false).unwrap();
+        }
     }
-    // Turn the file back into what schema version 1 wrote: no search index, no change sequence.
-    {
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "DROP TABLE articles_fts; DROP INDEX docs_change_seq; \
-             ALTER TABLE docs DROP COLUMN change_seq; \
-             DELETE FROM meta WHERE key = 'seq.doc_change'; PRAGMA user_version = 1;",
-        )
-        .unwrap();
-    }
-    let s = Store::open(&path, StoreOptions::default()).unwrap();
-    assert_eq!(s.search_articles("devolucao", None, 10).unwrap().len(), 1);
-    assert_eq!(s.check_integrity().unwrap(), Vec::<String>::new());
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    let v: u32 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(v, dossier::SCHEMA_VERSION);
+    let fresh = Store::open(dir.path().join("MX1.db"), StoreOptions::default()).unwrap();
+    let notes: Vec<String> = fresh
+        .case(&c.number)
+        .unwrap()
+        .events
+        .into_iter()
+        .filter(|e| e.kind == "note")
+        .map(|e| e.body)
+        .collect();
+    assert_eq!(notes.len(), 45, "{notes:?}");
+    assert!(notes.contains(&"from amara".to_string()));
+    assert_eq!(fresh.check_integrity().unwrap(), Vec::<String>::new());
 }

@@ -1,0 +1,262 @@
+//! Signed bundle files: sync for sites with no network at all.
+//!
+//! `export_bundle(SITE)` writes every change SITE is not known to have — everything after the
+//! heads this store last shared with it, for every document in SITE's read scopes — into one
+//! file signed with this site's key. `import_bundle` refuses the whole file unless it is complete,
+//! untampered, signed by a provisioned peer's key and addressed to this site; only then does it
+//! apply each document's changes through the same ingress validation as a live session (scopes,
+//! card data, validity). Applying is idempotent, so importing a bundle twice is harmless.
+//!
+//! Layout: `b"DSBN"`, format version `u8` (= 1), body length `u64` big-endian, body, then an
+//! ed25519 signature (64 bytes) over everything before it. Body (LEB128 integers, length-prefixed
+//! strings): sender site, sender public key (32 bytes), recipient site, creation time (ms),
+//! document count, then per document: id (16 bytes), the sender's heads (count, 32 bytes each),
+//! change count, each change (length-prefixed Automerge change chunk). The declared length
+//! makes a cut-short file a [`SyncFailure::Truncated`] rather than a confusing bad signature.
+
+use automerge::{Change, ChangeHash, ReadDoc};
+use serde::Serialize;
+
+use super::ingress::{Ingress, ingest};
+use super::keys::{PublicKey, sign};
+use super::peers::{load_peer, shared_heads};
+use super::scope::{can_read, markets_of};
+use super::wire::{Input, put_bytes, put_varint};
+use super::{Rejection, Side, SyncFailure};
+use crate::error::{Error, Result};
+use crate::id::DocId;
+use crate::store::Store;
+
+const MAGIC: &[u8; 4] = b"DSBN";
+const FORMAT: u8 = 1;
+const HEADER: usize = 4 + 1 + 8;
+const SIGNATURE: usize = 64;
+/// Largest bundle accepted: it is read whole into memory.
+pub const MAX_BUNDLE_BYTES: usize = 1 << 30;
+
+/// A bundle made by [`Store::export_bundle`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportedBundle {
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+    /// Documents in it.
+    pub docs: usize,
+    /// Changes in it.
+    pub changes: usize,
+}
+
+/// What importing a bundle did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BundleReport {
+    /// The site that made the bundle.
+    pub from: String,
+    /// Documents in the bundle.
+    pub docs: usize,
+    /// Documents that received new changes here.
+    pub docs_updated: usize,
+    /// Changes that were new here.
+    pub new_changes: usize,
+    /// Documents whose changes were refused (nothing of them stored).
+    pub rejected: Vec<Rejection>,
+}
+
+struct DocEntry {
+    id: DocId,
+    heads: Vec<ChangeHash>,
+    changes: Vec<Change>,
+}
+
+fn malformed(reason: &'static str) -> Error {
+    Error::Sync(SyncFailure::Malformed { reason })
+}
+
+impl Store {
+    /// Writes every change `for_site` is not known to have into one signed bundle.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when `for_site` is not a provisioned peer; storage errors.
+    ///
+    /// # Example
+    /// ```
+    /// use dossier::sync::Scope;
+    /// use dossier::{Category, NewCase, Store, StoreOptions};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let open = |s: &str| Store::open(dir.path().join(s), StoreOptions { site: Some(s.into()), ..Default::default() });
+    /// let (a, b) = (open("SITEA")?, open("SITEB")?);
+    /// a.add_peer("SITEB", b.public_key()?, vec![Scope::everything()])?;
+    /// b.add_peer("SITEA", a.public_key()?, vec![Scope::everything()])?;
+    /// let case = a.create_case(NewCase::new("ES", Category::Refund, "Reembolso pendiente"))?;
+    /// let bundle = a.export_bundle("SITEB")?;
+    /// let report = b.import_bundle(&bundle.bytes)?;
+    /// assert_eq!(report.docs_updated, 1);
+    /// assert_eq!(b.case(&case.number)?.subject, "Reembolso pendiente");
+    /// assert_eq!(b.import_bundle(&bundle.bytes)?.new_changes, 0); // twice is harmless
+    /// # Ok::<(), dossier::Error>(())
+    /// ```
+    pub fn export_bundle(&self, for_site: &str) -> Result<ExportedBundle> {
+        let peer = self
+            .read(|c| load_peer(c, for_site))?
+            .ok_or_else(|| Error::not_found("peer", for_site))?
+            .peer;
+        let key = self.signing_key()?;
+        let mut body = Vec::new();
+        put_bytes(&mut body, self.site().as_bytes());
+        body.extend_from_slice(&key.verifying_key().to_bytes());
+        put_bytes(&mut body, for_site.as_bytes());
+        put_varint(&mut body, self.now().max(0) as u64);
+        let mut entries = Vec::new();
+        let mut total_changes = 0;
+        for (id, _) in self.documents()? {
+            let (doc, kind) = self.load(&id)?;
+            if !can_read(&peer.scopes, kind, &markets_of(&doc, kind)) {
+                continue;
+            }
+            let known: Vec<ChangeHash> = self
+                .read(|c| shared_heads(c, for_site, &id))?
+                .into_iter()
+                .filter(|h| doc.get_change_by_hash(h).is_some())
+                .collect();
+            let changes = doc.get_changes(&known);
+            if changes.is_empty() {
+                continue;
+            }
+            total_changes += changes.len();
+            entries.push((id, doc.get_heads(), changes));
+        }
+        put_varint(&mut body, entries.len() as u64);
+        for (id, heads, changes) in &mut entries {
+            body.extend_from_slice(id.as_bytes());
+            put_varint(&mut body, heads.len() as u64);
+            for h in heads.iter() {
+                body.extend_from_slice(&h.0);
+            }
+            put_varint(&mut body, changes.len() as u64);
+            for c in changes.iter_mut() {
+                put_bytes(&mut body, &c.bytes());
+            }
+        }
+        let mut bytes = Vec::with_capacity(HEADER + body.len() + SIGNATURE);
+        bytes.extend_from_slice(MAGIC);
+        bytes.push(FORMAT);
+        bytes.extend_from_slice(&(body.len() as u64).to_be_bytes());
+        bytes.extend_from_slice(&body);
+        let sig = sign(&key, &bytes);
+        bytes.extend_from_slice(&sig);
+        Ok(ExportedBundle {
+            bytes,
+            docs: entries.len(),
+            changes: total_changes,
+        })
+    }
+
+    /// Verifies a bundle from [`Store::export_bundle`] and applies it. Nothing is applied
+    /// unless the whole file checks out; then each document's changes go through ingress
+    /// validation on their own, and refused documents are reported while the rest apply.
+    ///
+    /// # Errors
+    /// [`Error::Sync`] with [`SyncFailure::Truncated`], [`SyncFailure::Malformed`],
+    /// [`SyncFailure::UnsupportedVersion`], [`SyncFailure::TooLarge`],
+    /// [`SyncFailure::UnknownPeer`], [`SyncFailure::UnknownKey`], [`SyncFailure::BadSignature`]
+    /// (tampered) or [`SyncFailure::NotForThisSite`] — with nothing stored; storage errors.
+    pub fn import_bundle(&self, bytes: &[u8]) -> Result<BundleReport> {
+        if bytes.len() > MAX_BUNDLE_BYTES {
+            return Err(Error::Sync(SyncFailure::TooLarge {
+                limit: MAX_BUNDLE_BYTES as u64,
+            }));
+        }
+        if bytes.len() < MAGIC.len() {
+            return Err(Error::Sync(SyncFailure::Truncated));
+        }
+        if &bytes[..MAGIC.len()] != MAGIC {
+            return Err(malformed("not a dossier bundle"));
+        }
+        let mut header = Input::new(&bytes[MAGIC.len()..]);
+        let format = header.u8().map_err(|_| Error::Sync(SyncFailure::Truncated))?;
+        if format != FORMAT {
+            return Err(Error::Sync(SyncFailure::UnsupportedVersion { theirs: format }));
+        }
+        let body_len = u64::from_be_bytes(
+            header
+                .fixed::<8>()
+                .map_err(|_| Error::Sync(SyncFailure::Truncated))?,
+        );
+        let expected = usize::try_from(body_len)
+            .ok()
+            .and_then(|n| n.checked_add(HEADER + SIGNATURE))
+            .ok_or_else(|| malformed("impossible length"))?;
+        if bytes.len() < expected {
+            return Err(Error::Sync(SyncFailure::Truncated));
+        }
+        if bytes.len() > expected {
+            return Err(malformed("trailing bytes after the signature"));
+        }
+        let (signed, sig) = bytes.split_at(expected - SIGNATURE);
+        let sig: [u8; 64] = sig
+            .try_into()
+            .map_err(|_| Error::Sync(SyncFailure::Truncated))?;
+        let mut body = Input::new(&signed[HEADER..]);
+        let sender = body.site()?;
+        let sender_key = PublicKey::from_bytes(body.fixed::<32>()?);
+        let peer = self
+            .read(|c| load_peer(c, &sender))?
+            .ok_or(SyncFailure::UnknownPeer)?
+            .peer;
+        if peer.key != sender_key {
+            return Err(SyncFailure::UnknownKey.into());
+        }
+        if !peer.key.verify(signed, &sig) {
+            return Err(SyncFailure::BadSignature.into());
+        }
+        let recipient = body.site()?;
+        if recipient != self.site() {
+            return Err(SyncFailure::NotForThisSite.into());
+        }
+        let _created_at = body.varint()?;
+        // Decode everything before applying anything.
+        let count = body.count(16)?;
+        let mut docs = Vec::with_capacity(count.min(4096));
+        for _ in 0..count {
+            let id = body.doc_id()?;
+            let n = body.count(32)?;
+            let mut heads = Vec::with_capacity(n);
+            for _ in 0..n {
+                heads.push(ChangeHash(body.fixed::<32>()?));
+            }
+            let n = body.count(1)?;
+            let mut changes = Vec::with_capacity(n.min(4096));
+            for _ in 0..n {
+                let chunk = body.bytes()?;
+                let change = Change::from_bytes(chunk.to_vec())
+                    .map_err(|_| malformed("a change does not decode"))?;
+                changes.push(change);
+            }
+            docs.push(DocEntry { id, heads, changes });
+        }
+        if !body.is_empty() {
+            return Err(malformed("trailing bytes in the body"));
+        }
+        let mut report = BundleReport {
+            from: sender.clone(),
+            docs: docs.len(),
+            docs_updated: 0,
+            new_changes: 0,
+            rejected: Vec::new(),
+        };
+        for d in docs {
+            match ingest(self, &sender, &peer.scopes, &d.id, d.changes, Some(&d.heads))? {
+                Ingress::Applied(n) => {
+                    if n > 0 {
+                        report.docs_updated += 1;
+                        report.new_changes += n;
+                    }
+                }
+                Ingress::Refused(reason) => report.rejected.push(Rejection {
+                    doc: d.id,
+                    reason,
+                    by: Side::Us,
+                }),
+            }
+        }
+        Ok(report)
+    }
+}

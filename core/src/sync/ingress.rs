@@ -1,0 +1,109 @@
+//! Ingress validation for changes received from a peer, by session or by bundle.
+//!
+//! The same checks as [`Store::apply_changes`](crate::Store::apply_changes) — no card data in
+//! any change or in the merged document, a document that still materializes — plus the peer's
+//! write scopes, checked on the document both before and after the changes, so a peer can
+//! neither edit a document it may only read nor move one into or out of its markets. Everything
+//! happens in one write transaction through the store's remote-change path: a refused change
+//! stores nothing, an accepted one refreshes projections and notifies subscribers as
+//! [`Origin::Remote`].
+
+use std::cell::Cell;
+
+use automerge::{Change, ChangeHash, ReadDoc};
+use rusqlite::OptionalExtension;
+
+use super::RejectCode;
+use super::peers::set_shared_heads;
+use super::scope::{Scope, can_read, can_write, markets_of};
+use crate::error::{Error, Result};
+use crate::exchange::{change_has_card_data, check_document, holds_card_data};
+use crate::id::DocId;
+use crate::store::{DocKind, Origin, Store};
+
+/// What became of a batch of changes for one document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ingress {
+    /// Stored; how many changes were new here.
+    Applied(usize),
+    /// Refused; nothing stored.
+    Refused(RejectCode),
+}
+
+/// Checks and applies `changes` from `peer` to document `id`. When `their_heads` is given and
+/// every one of those heads is known here afterwards, they are recorded as shared with the peer
+/// in the same transaction.
+///
+/// # Errors
+/// Only storage failures; a refusal is an [`Ingress::Refused`].
+pub(crate) fn ingest(
+    store: &Store,
+    peer: &str,
+    scopes: &[Scope],
+    id: &DocId,
+    changes: Vec<Change>,
+    their_heads: Option<&[ChangeHash]>,
+) -> Result<Ingress> {
+    if changes.iter().any(change_has_card_data) {
+        return Ok(Ingress::Refused(RejectCode::CardData));
+    }
+    let refusal = Cell::new(None);
+    let refuse = |code: RejectCode| {
+        refusal.set(Some(code));
+        Error::Rejected {
+            doc: id.to_string(),
+            reason: code.to_string(),
+        }
+    };
+    let scope_refusal = |kind: DocKind, markets: &[String]| {
+        if can_read(scopes, kind, markets) {
+            RejectCode::ReadOnly
+        } else {
+            RejectCode::OutOfScope
+        }
+    };
+    let result = store.write("sync.apply", Origin::Remote, |w| {
+        let existing: Option<String> = w
+            .tx
+            .query_row("SELECT kind FROM docs WHERE id = ?1", [id.to_string()], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if let Some(kind) = existing.as_deref().and_then(DocKind::parse) {
+            let markets = markets_of(w.get(id, kind)?, kind);
+            if !can_write(scopes, kind, &markets) {
+                return Err(refuse(scope_refusal(kind, &markets)));
+            }
+        }
+        let added = w.apply_remote(id, changes)?;
+        let (doc, kind) = w.held(id)?;
+        let markets = markets_of(doc, kind);
+        if !can_write(scopes, kind, &markets) {
+            return Err(refuse(scope_refusal(kind, &markets)));
+        }
+        if holds_card_data(doc) {
+            return Err(refuse(RejectCode::CardData));
+        }
+        check_document(id, kind, doc)?;
+        if let Some(heads) = their_heads
+            && heads.iter().all(|h| doc.get_change_by_hash(h).is_some())
+        {
+            set_shared_heads(w.tx, peer, &[(*id, heads.to_vec())])?;
+        }
+        Ok(added)
+    });
+    match result {
+        Ok(added) => Ok(Ingress::Applied(added)),
+        Err(e) => match refusal.get() {
+            Some(code) => Ok(Ingress::Refused(code)),
+            None => match e {
+                Error::Rejected { .. }
+                | Error::Document { .. }
+                | Error::Automerge(_)
+                | Error::WrongKind { .. }
+                | Error::Invalid { .. } => Ok(Ingress::Refused(RejectCode::Invalid)),
+                other => Err(other),
+            },
+        },
+    }
+}

@@ -1,0 +1,37 @@
+//! Dossier for host applications: Kotlin, Swift and Python through uniffi, and C through a
+//! plain C ABI.
+//!
+//! Host-app developers embed Dossier in Android, iOS/macOS, desktop and Python tools, and for
+//! them the bindings are the product. This crate only wraps: every method is one user action and
+//! one call into [`dossier`], and all domain logic stays there. Types that cross as they are
+//! come from `dossier`; the rest are mirrored records with plain `From` conversions.
+//!
+//! # Layout
+//!
+//! | module | responsibility |
+//! |---|---|
+//! | [`store`] | the [`Store`] object, [`ChangeListener`] notifications, [`Subscription`] |
+//! | [`records`] | enums and records for every view, the document id as a string |
+//! | [`error`] | [`DossierError`], the one public error, converted from `dossier::Error` once |
+//! | `task` | running a blocking call as a future for the `_async` methods (no tokio) |
+//! | [`c_api`] | the C ABI (`ffi/include/dossier.h`): opaque handles, JSON records, status codes |
+//!
+//! Bindings are generated from the built library by `cargo xtask test` (uniffi library mode);
+//! `bindings/README.md` says how to use them from each language.
+//!
+//! Not exposed yet, because the features have not landed in `dossier`: hub sync, signed bundle
+//! files, plugins. Merging two sites works today through change packs
+//! ([`Store::changes_since`], [`Store::apply_changes`], [`Store::pull_from`]).
+
+#![deny(missing_docs)]
+
+pub mod c_api;
+pub mod error;
+pub mod records;
+pub mod store;
+mod task;
+
+pub use error::DossierError;
+pub use store::{ChangeListener, ListenerError, Store, Subscription};
+
+uniffi::setup_scaffolding!("dossier");
