@@ -611,10 +611,7 @@ fn print_table(out: &mut dyn Write, t: &Table, limit: usize) -> Result<()> {
 fn describe_filter(r: &Report) -> String {
     let f = &r.filter;
     let mut parts = Vec::new();
-    parts.push(format!(
-        "market {}",
-        f.market.as_deref().unwrap_or("all")
-    ));
+    parts.push(format!("market {}", f.market.as_deref().unwrap_or("all")));
     parts.push(format!("site {}", f.site.as_deref().unwrap_or("all")));
     parts.push(match f.since {
         Some(s) => format!("since {}", rep::format_day(s.div_euclid(rep::DAY_MS))),
@@ -861,7 +858,9 @@ fn trend_chart(r: &Report) -> Result<String> {
                     c.stroke_width(2),
                 ))?
                 .label(name.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3))
+                });
         }
         chart
             .configure_series_labels()
@@ -930,7 +929,10 @@ fn pareto_chart(r: &Report) -> Result<String> {
             .draw_series(bars.iter().enumerate().map(|(i, b)| {
                 let i = i as i32;
                 let mut bar = Rectangle::new(
-                    [(SegmentValue::Exact(i), 0), (SegmentValue::Exact(i + 1), b.1)],
+                    [
+                        (SegmentValue::Exact(i), 0),
+                        (SegmentValue::Exact(i + 1), b.1),
+                    ],
                     color(0).filled(),
                 );
                 bar.set_margin(0, 0, 8, 8);
@@ -991,18 +993,31 @@ struct Bars {
 fn bar_chart(b: &Bars) -> Result<String> {
     let n = b.labels.len();
     let height = 110 + 30 * n.max(1) as u32;
-    let longest = b.labels.iter().map(|l| l.chars().count()).max().unwrap_or(4);
+    let longest = b
+        .labels
+        .iter()
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(4);
     let label_width = (longest as u32 * 7 + 20).clamp(80, 380);
     svg(height, |root| {
         if n == 0 {
             return empty(root, &b.title, &b.empty);
         }
         let totals: Vec<i64> = (0..n)
-            .map(|i| b.series.iter().map(|s| s.2.get(i).copied().unwrap_or(0)).sum())
+            .map(|i| {
+                b.series
+                    .iter()
+                    .map(|s| s.2.get(i).copied().unwrap_or(0))
+                    .sum()
+            })
             .collect();
         let max = totals.iter().copied().max().unwrap_or(1).max(1);
-        let series: Vec<&(String, RGBColor, Vec<i64>)> =
-            b.series.iter().filter(|s| s.2.iter().any(|v| *v > 0)).collect();
+        let series: Vec<&(String, RGBColor, Vec<i64>)> = b
+            .series
+            .iter()
+            .filter(|s| s.2.iter().any(|v| *v > 0))
+            .collect();
         // With a legend, the right third is left free for it: no bar reaches under it.
         let x_max = if series.len() > 1 {
             max + max / 2 + 1
@@ -1444,22 +1459,22 @@ pub fn render_html(r: &Report) -> Result<String> {
     table_html(&mut h, &daily_table(r), 0);
     h.push_str("</section>\n");
 
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<section id=\"root-causes\"><h2>Root causes</h2><p class=\"lead\">The few causes behind \
          most cases: fix the ones left of where the curve crosses 80%. {} of {} cases have no root \
-         cause yet and are left out.</p>\n",
+         cause yet and are left out.</p>",
         t.root_cause_unknown, t.cases
     );
     figure(&mut h, "root-cause-pareto", &pareto_chart(r)?);
     table_html(&mut h, &root_causes_table(r), 12);
     h.push_str("</section>\n");
 
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<section id=\"sla\"><h2>SLA</h2><p class=\"lead\">Cases that breached or will breach \
          within {} hours, per market and site. Clocks stop while a case is pending or on hold; \
-         a pause does not undo a breach.</p>\n",
+         a pause does not undo a breach.</p>",
         r.due_within_hours
     );
     figure(&mut h, "sla-breaches", &sla_chart(r)?);
@@ -1489,10 +1504,10 @@ pub fn render_html(r: &Report) -> Result<String> {
     table_html(&mut h, &sop_drop_off_table(r), 15);
     h.push_str("</section>\n");
 
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<section id=\"articles\"><h2>Knowledge articles</h2><p class=\"lead\">Published articles \
-         past their verification date, or due within {} days.</p>\n",
+         past their verification date, or due within {} days.</p>",
         r.verify_within_days
     );
     figure(&mut h, "articles-overdue", &articles_chart(r)?);

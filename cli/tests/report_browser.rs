@@ -27,7 +27,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use dossier::report::ReportFilter;
-use dossier::{ArticleStatus, CaseUpdate, Category, NewArticle, NewCase, Status, Store, StoreOptions};
+use dossier::{
+    ArticleStatus, CaseUpdate, Category, NewArticle, NewCase, Status, Store, StoreOptions,
+};
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
@@ -185,8 +187,13 @@ fn month_of_operations(dir: &Path) -> Store {
     for day in 0..31 {
         if day == 15 {
             // Mid-month the UPI SOP gets a clearer first question: version 2.
-            hub.set_sop_text(&upi, "start", "en", "Was the money debited from the account?")
-                .unwrap();
+            hub.set_sop_text(
+                &upi,
+                "start",
+                "en",
+                "Was the money debited from the account?",
+            )
+            .unwrap();
             publish(dir, &hub, &upi, &clock);
             for s in &stores {
                 s.pull_from(&hub).unwrap();
@@ -409,20 +416,31 @@ fn the_html_report_renders_every_chart_offline_in_chromium() {
     assert!(report.totals.cases > 300, "{}", report.totals.cases);
     assert!(report.totals.sla_breached_cases > 0);
     assert!(report.totals.articles_overdue > 0);
-    assert!(report.sop_versions.len() >= 3, "UPI v1 and v2, and the card SOP");
+    assert!(
+        report.sop_versions.len() >= 3,
+        "UPI v1 and v2, and the card SOP"
+    );
 
     // Nothing in the file can make a browser fetch: no scripts, no URLs to load, and the only
     // "http" strings are SVG namespace names, which are never fetched.
     let html = std::fs::read_to_string(&page).unwrap();
-    for forbidden in ["<script", "src=", "href=", "url(", "@import", "<link", "<iframe"] {
+    for forbidden in [
+        "<script", "src=", "href=", "url(", "@import", "<link", "<iframe",
+    ] {
         assert!(!html.contains(forbidden), "the page contains {forbidden}");
     }
     let http = html.matches("http://").count() + html.matches("https://").count();
     let namespaces = html.matches("xmlns=\"http://www.w3.org/2000/svg\"").count();
-    assert_eq!(http, namespaces, "an http(s) URL other than the SVG namespace");
+    assert_eq!(
+        http, namespaces,
+        "an http(s) URL other than the SVG namespace"
+    );
     assert!(html.contains("Content-Security-Policy\" content=\"default-src 'none'"));
     let charts = figures(&html).len();
-    assert!(charts >= 7, "volume, Pareto, SLA, escalations, 2 SOPs, articles: {charts}");
+    assert!(
+        charts >= 7,
+        "volume, Pareto, SLA, escalations, 2 SOPs, articles: {charts}"
+    );
 
     let Some(browser) = chromium() else {
         if std::env::var("DOSSIER_SKIP_BROWSER").as_deref() == Ok("1") {
@@ -456,9 +474,16 @@ fn the_html_report_renders_every_chart_offline_in_chromium() {
             + f.matches("<circle").count()
             + f.matches("<line").count();
         let texts = f.matches("<text").count();
-        assert!(shapes >= 3 && texts >= 1, "chart {i} is empty: {shapes} shapes, {texts} texts");
+        assert!(
+            shapes >= 3 && texts >= 1,
+            "chart {i} is empty: {shapes} shapes, {texts} texts"
+        );
     }
-    assert_eq!(page_requests(&netlog), Vec::<String>::new(), "the page fetched");
+    assert_eq!(
+        page_requests(&netlog),
+        Vec::<String>::new(),
+        "the page fetched"
+    );
 
     // The check above can see a fetch: the same browser run on a page with one remote image.
     let control = dir.path().join("control.html");
@@ -468,10 +493,16 @@ fn the_html_report_renders_every_chart_offline_in_chromium() {
     run_chromium(
         &browser,
         profile.path(),
-        &["--dump-dom".into(), format!("--log-net-log={}", control_log.display())],
+        &[
+            "--dump-dom".into(),
+            format!("--log-net-log={}", control_log.display()),
+        ],
         &control,
     );
-    assert_eq!(page_requests(&control_log), ["http://example.invalid/x.png"]);
+    assert_eq!(
+        page_requests(&control_log),
+        ["http://example.invalid/x.png"]
+    );
 
     // The page as people see it: a screenshot with the charts' colours in it.
     let shot = target_dir().join("report-screenshot.png");
@@ -506,7 +537,17 @@ fn the_html_report_renders_every_chart_offline_in_chromium() {
         blue += usize::from(near((78, 121, 167)));
         red += usize::from(near((214, 39, 40)));
     }
-    assert!(colours.len() > 50, "the screenshot is blank: {} colours", colours.len());
-    assert!(blue > 2_000, "no chart bars or lines in the screenshot: {blue} blue pixels");
-    assert!(red > 500, "no breach bars in the screenshot: {red} red pixels");
+    assert!(
+        colours.len() > 50,
+        "the screenshot is blank: {} colours",
+        colours.len()
+    );
+    assert!(
+        blue > 2_000,
+        "no chart bars or lines in the screenshot: {blue} blue pixels"
+    );
+    assert!(
+        red > 500,
+        "no breach bars in the screenshot: {red} red pixels"
+    );
 }

@@ -69,11 +69,10 @@ impl DocCache {
     /// Caches a copy whose content matches stamp `stamp` in the file, unless a newer copy is
     /// already cached.
     pub fn put(&mut self, id: DocId, doc: Arc<Automerge>, cost: usize, stamp: i64) {
-        if let Some(e) = self.entries.get(&id) {
-            if e.stamp > stamp {
-                return;
-            }
-            self.forget(&id);
+        match self.entries.get(&id) {
+            Some(e) if e.stamp > stamp => return,
+            Some(_) => self.forget(&id),
+            None => {}
         }
         self.insert(id, doc, cost, stamp);
     }

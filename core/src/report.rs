@@ -365,7 +365,10 @@ impl Report {
             let counts = series
                 .entry(r.category.clone())
                 .or_insert_with(|| vec![0; labels.len()]);
-            if let Some(slot) = usize::try_from(d - first).ok().and_then(|i| counts.get_mut(i)) {
+            if let Some(slot) = usize::try_from(d - first)
+                .ok()
+                .and_then(|i| counts.get_mut(i))
+            {
                 *slot += r.cases;
             }
         }
@@ -472,7 +475,11 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
         if digits == 0 {
             return None;
         }
-        let padded: String = frac[..digits].chars().chain("000".chars()).take(3).collect();
+        let padded: String = frac[..digits]
+            .chars()
+            .chain("000".chars())
+            .take(3)
+            .collect();
         millis = padded.parse().ok()?;
         tail = &frac[digits..];
     }
@@ -488,19 +495,14 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
             if t.len() != 5 || t.as_bytes()[2] != b':' {
                 return None;
             }
-            let (oh, om) = (
-                t[..2].parse::<i64>().ok()?,
-                t[3..].parse::<i64>().ok()?,
-            );
+            let (oh, om) = (t[..2].parse::<i64>().ok()?, t[3..].parse::<i64>().ok()?);
             if oh > 23 || om > 59 {
                 return None;
             }
             sign * (oh * 60 + om)
         }
     };
-    Some(
-        day * DAY_MS + ((h * 60 + mi - offset_min) * 60 + se.min(59)) * 1000 + millis,
-    )
+    Some(day * DAY_MS + ((h * 60 + mi - offset_min) * 60 + se.min(59)) * 1000 + millis)
 }
 
 fn is_leap(y: i64) -> bool {
@@ -759,27 +761,33 @@ fn categories(c: &Connection, f: &ReportFilter) -> Result<Vec<CategoryRow>> {
     let total: i64 = rows.iter().map(|r| r.1).sum();
     Ok(rows
         .into_iter()
-        .map(|(category, cases, resolved_cases, escalated_cases)| CategoryRow {
-            category,
-            cases,
-            resolved_cases,
-            escalated_cases,
-            share: share(cases, total),
-        })
+        .map(
+            |(category, cases, resolved_cases, escalated_cases)| CategoryRow {
+                category,
+                cases,
+                resolved_cases,
+                escalated_cases,
+                share: share(cases, total),
+            },
+        )
         .collect())
 }
 
 /// Known root causes in Pareto order, and the number of cases without one.
 fn root_causes(c: &Connection, f: &ReportFilter) -> Result<(Vec<RootCauseRow>, i64)> {
-    let mut q = Query::new(
-        "SELECT root_cause, sum(cases) FROM v_case_volume WHERE root_cause IS NOT NULL",
-    );
+    let mut q =
+        Query::new("SELECT root_cause, sum(cases) FROM v_case_volume WHERE root_cause IS NOT NULL");
     day_filter(&mut q, f);
     q.push(" GROUP BY root_cause ORDER BY sum(cases) DESC, root_cause");
     let rows = q.rows(c, |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-    let mut q = Query::new("SELECT coalesce(sum(cases), 0) FROM v_case_volume WHERE root_cause IS NULL");
+    let mut q =
+        Query::new("SELECT coalesce(sum(cases), 0) FROM v_case_volume WHERE root_cause IS NULL");
     day_filter(&mut q, f);
-    let unknown = q.rows(c, |r| r.get::<_, i64>(0))?.first().copied().unwrap_or(0);
+    let unknown = q
+        .rows(c, |r| r.get::<_, i64>(0))?
+        .first()
+        .copied()
+        .unwrap_or(0);
     let total: i64 = rows.iter().map(|r| r.1).sum();
     let mut running = 0;
     let rows = rows
@@ -905,9 +913,8 @@ fn escalations(
             cases: r.get(3)?,
         })
     })?;
-    let mut q = Query::new(
-        "SELECT target, count(*), count(DISTINCT case_id) FROM v_escalations WHERE 1=1",
-    );
+    let mut q =
+        Query::new("SELECT target, count(*), count(DISTINCT case_id) FROM v_escalations WHERE 1=1");
     q.filter(f, Some("at"));
     q.push(" GROUP BY target ORDER BY count(*) DESC, target");
     let by_target = q.rows(c, |r| {
@@ -927,9 +934,7 @@ fn sops(c: &Connection, f: &ReportFilter) -> Result<(Vec<SopVersionRow>, Vec<Sop
          sum(outcome = 'incomplete') FROM v_sop_runs WHERE 1=1",
     );
     q.filter(f, Some("at"));
-    q.push(
-        " GROUP BY sop_id, version ORDER BY coalesce(sop_title, sop_id), sop_id, version DESC",
-    );
+    q.push(" GROUP BY sop_id, version ORDER BY coalesce(sop_title, sop_id), sop_id, version DESC");
     let versions = q.rows(c, |r| {
         let runs: i64 = r.get(4)?;
         let success: i64 = r.get(5)?;
@@ -971,13 +976,20 @@ fn sops(c: &Connection, f: &ReportFilter) -> Result<(Vec<SopVersionRow>, Vec<Sop
         d.share_of_runs = share(d.runs, runs);
     }
     drop_off.sort_by(|a, b| {
-        (&a.title, &a.sop_id, std::cmp::Reverse(a.runs), &a.exit_node, &a.outcome).cmp(&(
-            &b.title,
-            &b.sop_id,
-            std::cmp::Reverse(b.runs),
-            &b.exit_node,
-            &b.outcome,
-        ))
+        (
+            &a.title,
+            &a.sop_id,
+            std::cmp::Reverse(a.runs),
+            &a.exit_node,
+            &a.outcome,
+        )
+            .cmp(&(
+                &b.title,
+                &b.sop_id,
+                std::cmp::Reverse(b.runs),
+                &b.exit_node,
+                &b.outcome,
+            ))
     });
     Ok((versions, drop_off))
 }
@@ -1054,8 +1066,17 @@ mod tests {
     #[test]
     fn malformed_since_values_are_invalid_not_panics() {
         for bad in [
-            "", "d", "30x", "2026-13-01", "2026-02-30", "2026-11-02T25:00:00Z", "yesterday",
-            "2026-11-02T09:00", "-3d", "99999999999999999999d", "é3d",
+            "",
+            "d",
+            "30x",
+            "2026-13-01",
+            "2026-02-30",
+            "2026-11-02T25:00:00Z",
+            "yesterday",
+            "2026-11-02T09:00",
+            "-3d",
+            "99999999999999999999d",
+            "é3d",
         ] {
             assert!(
                 matches!(parse_since(bad, 0), Err(Error::Invalid { .. })),

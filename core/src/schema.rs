@@ -481,7 +481,11 @@ mod tests {
         store
             .create_article(crate::NewArticle {
                 title: [("pt".to_string(), "Devolução de Pix (MED)".to_string())].into(),
-                body: [("pt".to_string(), "Informe o boletim de ocorrência.".to_string())].into(),
+                body: [(
+                    "pt".to_string(),
+                    "Informe o boletim de ocorrência.".to_string(),
+                )]
+                .into(),
                 ..Default::default()
             })
             .unwrap();
@@ -505,7 +509,10 @@ mod tests {
         .unwrap();
         drop(old);
         let store = crate::Store::open(&old_path, crate::StoreOptions::default()).unwrap();
-        assert_eq!(store.search_articles("devolucao", None, 10).unwrap().len(), 1);
+        assert_eq!(
+            store.search_articles("devolucao", None, 10).unwrap().len(),
+            1
+        );
         let conn = Connection::open(&old_path).unwrap();
         let v: u32 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -564,7 +571,9 @@ mod tests {
         // Version 3's columns of each table, so later steps' columns are left behind.
         let columns = |table: &str| -> Vec<String> {
             let mut stmt = conn
-                .prepare(&format!("SELECT name FROM pragma_table_info('{table}', 'main')"))
+                .prepare(&format!(
+                    "SELECT name FROM pragma_table_info('{table}', 'main')"
+                ))
                 .unwrap();
             stmt.query_map([], |r| r.get(0))
                 .unwrap()

@@ -375,11 +375,12 @@ impl Store {
         let cached = lock(&self.inner.cache).get(id);
         let (doc, stamp, cost) = self.read(|c| {
             let tx = c.unchecked_transaction().map_err(Error::from_sqlite)?;
-            let (stamp, _) = doc_stamp(&tx, id)?.ok_or_else(|| Error::not_found("document", id.to_string()))?;
-            if let Some((doc, cached_stamp)) = &cached {
-                if *cached_stamp == stamp {
-                    return Ok((Arc::clone(doc), None, 0));
-                }
+            let (stamp, _) =
+                doc_stamp(&tx, id)?.ok_or_else(|| Error::not_found("document", id.to_string()))?;
+            if let Some((doc, cached_stamp)) = &cached
+                && *cached_stamp == stamp
+            {
+                return Ok((Arc::clone(doc), None, 0));
             }
             let (doc, _, cost) = load_doc(&tx, id)?;
             Ok((Arc::new(doc), Some(stamp), cost))

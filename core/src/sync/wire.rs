@@ -410,8 +410,13 @@ mod tests {
         prop_oneof![
             (site, any::<[u8; 32]>(), any::<[u8; 32]>())
                 .prop_map(|(site, key, nonce)| Msg::Hello { site, key, nonce }),
-            (site, any::<[u8; 32]>(), any::<[u8; 32]>(), any::<[u8; 32]>()).prop_map(
-                |(site, key, nonce, s)| {
+            (
+                site,
+                any::<[u8; 32]>(),
+                any::<[u8; 32]>(),
+                any::<[u8; 32]>()
+            )
+                .prop_map(|(site, key, nonce, s)| {
                     let mut sig = [0u8; 64];
                     sig[..32].copy_from_slice(&s);
                     Msg::Welcome {
@@ -420,14 +425,13 @@ mod tests {
                         nonce,
                         sig,
                     }
-                }
+                }),
+            proptest::collection::vec((id.clone(), any::<[u8; 8]>()), 0..20).prop_flat_map(
+                |entries| any::<bool>().prop_map(move |last| Msg::Have {
+                    entries: entries.clone(),
+                    last
+                })
             ),
-            proptest::collection::vec((id.clone(), any::<[u8; 8]>()), 0..20)
-                .prop_flat_map(|entries| any::<bool>()
-                    .prop_map(move |last| Msg::Have {
-                        entries: entries.clone(),
-                        last
-                    })),
             (id.clone(), proptest::collection::vec(any::<u8>(), 0..300))
                 .prop_map(|(id, sync)| Msg::Doc { id, sync }),
             (id, 1u8..=6).prop_map(|(id, c)| Msg::Rejected {

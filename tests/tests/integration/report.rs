@@ -126,25 +126,72 @@ fn fixture() -> Fixture {
     let first = Some(("first_reply", HOUR));
     add(&mx, 'A', "ES", Category::Refund, Some("psp_timeout"), first);
     add(&mx, 'B', "ES", Category::Refund, Some("psp_timeout"), first);
-    add(&mx, 'C', "EU", Category::FailedPayment, None, Some(("resolution", 48 * HOUR)));
-    add(&mx, 'D', "EU", Category::ChargebackDispute, Some("duplicate_charge"), Some(("first_reply", 2 * HOUR)));
+    add(
+        &mx,
+        'C',
+        "EU",
+        Category::FailedPayment,
+        None,
+        Some(("resolution", 48 * HOUR)),
+    );
+    add(
+        &mx,
+        'D',
+        "EU",
+        Category::ChargebackDispute,
+        Some("duplicate_charge"),
+        Some(("first_reply", 2 * HOUR)),
+    );
     add(&mx, 'I', "ES", Category::Refund, Some("user_error"), first);
-    add(&blr, 'E', "IN-UPI", Category::FailedPayment, Some("bank_reversal_delay"), first);
-    add(&blr, 'F', "IN-UPI", Category::Refund, Some("bank_reversal_delay"), first);
-    add(&blr, 'G', "IN-UPI", Category::Withdrawal, None, Some(("first_reply", 12 * HOUR)));
-    add(&blr, 'H', "IN-UPI", Category::Refund, Some("user_error"), first);
+    add(
+        &blr,
+        'E',
+        "IN-UPI",
+        Category::FailedPayment,
+        Some("bank_reversal_delay"),
+        first,
+    );
+    add(
+        &blr,
+        'F',
+        "IN-UPI",
+        Category::Refund,
+        Some("bank_reversal_delay"),
+        first,
+    );
+    add(
+        &blr,
+        'G',
+        "IN-UPI",
+        Category::Withdrawal,
+        None,
+        Some(("first_reply", 12 * HOUR)),
+    );
+    add(
+        &blr,
+        'H',
+        "IN-UPI",
+        Category::Refund,
+        Some("user_error"),
+        first,
+    );
     let c = |k: char| cases[&k].clone();
 
-    mx.escalate(&c('B'), "engineering", "ledger shows failure").unwrap();
-    blr.escalate(&c('E'), "psp_bank", "refund not credited after T+5").unwrap();
-    blr.escalate(&c('E'), "psp_bank", "refund not credited after T+5").unwrap();
-    blr.escalate(&c('G'), "risk", "suspected account takeover").unwrap();
+    mx.escalate(&c('B'), "engineering", "ledger shows failure")
+        .unwrap();
+    blr.escalate(&c('E'), "psp_bank", "refund not credited after T+5")
+        .unwrap();
+    blr.escalate(&c('E'), "psp_bank", "refund not credited after T+5")
+        .unwrap();
+    blr.escalate(&c('G'), "risk", "suspected account takeover")
+        .unwrap();
 
     blr.record_sop_run(&c('E'), &sop, &inputs(&["Yes", "P2M", "days_since_txn=9"]))
         .unwrap();
     blr.record_sop_run(&c('F'), &sop, &inputs(&["Yes", "P2P", "days_since_txn=0"]))
         .unwrap();
-    blr.record_sop_run(&c('G'), &sop, &inputs(&["Yes"])).unwrap();
+    blr.record_sop_run(&c('G'), &sop, &inputs(&["Yes"]))
+        .unwrap();
 
     to(&clock, t1 + 30 * MINUTE);
     mx.mark_sla_met(&c('A'), "first_reply").unwrap();
@@ -163,8 +210,13 @@ fn fixture() -> Fixture {
 
     // Version 2 of the SOP; the runs after it count for drop-off.
     to(&clock, t1 + 4 * HOUR);
-    mx.set_sop_text(&sop, "start", "en", "Was the money debited from the account?")
-        .unwrap();
+    mx.set_sop_text(
+        &sop,
+        "start",
+        "en",
+        "Was the money debited from the account?",
+    )
+    .unwrap();
     publish(&mx, &lead, &sop);
     blr.pull_from(&mx).unwrap();
     blr.record_sop_run(&c('H'), &sop, &inputs(&["No"])).unwrap();
@@ -256,7 +308,10 @@ fn sla_state(
 }
 
 /// Per case: (number, market, site, worst state) and per metric (number, metric, state).
-type SlaRows = (Vec<(String, String, String, &'static str)>, Vec<(String, String, &'static str)>);
+type SlaRows = (
+    Vec<(String, String, String, &'static str)>,
+    Vec<(String, String, &'static str)>,
+);
 
 fn expected_sla(c: &Connection, f: &ReportFilter, now: i64, window: i64) -> SlaRows {
     let sql = format!(
@@ -279,9 +334,19 @@ fn expected_sla(c: &Connection, f: &ReportFilter, now: i64, window: i64) -> SlaR
             r.get(10)?,
             r.get(11)?,
         );
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(4)?, state))
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(4)?,
+            state,
+        ))
     });
-    let rank = |s: &str| ["met", "paused", "running", "due_soon", "breached"].iter().position(|x| *x == s);
+    let rank = |s: &str| {
+        ["met", "paused", "running", "due_soon", "breached"]
+            .iter()
+            .position(|x| *x == s)
+    };
     let mut worst: BTreeMap<String, (String, String, &'static str)> = BTreeMap::new();
     for (number, market, site, _, state) in &metrics {
         let e = worst
@@ -292,8 +357,14 @@ fn expected_sla(c: &Connection, f: &ReportFilter, now: i64, window: i64) -> SlaR
         }
     }
     (
-        worst.into_iter().map(|(n, (m, s, st))| (n, m, s, st)).collect(),
-        metrics.into_iter().map(|(n, _, _, metric, st)| (n, metric, st)).collect(),
+        worst
+            .into_iter()
+            .map(|(n, (m, s, st))| (n, m, s, st))
+            .collect(),
+        metrics
+            .into_iter()
+            .map(|(n, _, _, metric, st)| (n, metric, st))
+            .collect(),
     )
 }
 
@@ -359,7 +430,12 @@ fn check(store: &Store, report: &Report, f: &ReportFilter) {
         .unwrap();
     let t = &report.totals;
     assert_eq!(
-        (t.cases, t.resolved_cases, t.escalated_cases, t.root_cause_unknown),
+        (
+            t.cases,
+            t.resolved_cases,
+            t.escalated_cases,
+            t.root_cause_unknown
+        ),
         (cases, resolved, escalated, unknown),
         "case totals"
     );
@@ -375,7 +451,10 @@ fn check(store: &Store, report: &Report, f: &ReportFilter) {
     assert_eq!(report.categories.len(), categories.len());
     for (row, (category, n)) in report.categories.iter().zip(&categories) {
         assert_eq!((&row.category, row.cases), (category, *n));
-        assert!(close(row.share, *n as f64 / cases as f64), "{category} share");
+        assert!(
+            close(row.share, *n as f64 / cases as f64),
+            "{category} share"
+        );
     }
 
     let causes = rows(
@@ -447,7 +526,14 @@ fn check(store: &Store, report: &Report, f: &ReportFilter) {
              FROM case_escalations e JOIN cases c ON c.id = e.case_id WHERE 1=1 {esc_when} \
              GROUP BY e.target, e.reason ORDER BY count(*) DESC, e.target, e.reason"
         ),
-        |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?)),
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        },
     );
     let got: Vec<_> = report
         .escalations
@@ -462,7 +548,13 @@ fn check(store: &Store, report: &Report, f: &ReportFilter) {
              FROM case_escalations e JOIN cases c ON c.id = e.case_id WHERE 1=1 {esc_when} \
              GROUP BY e.target ORDER BY count(*) DESC, e.target"
         ),
-        |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        },
     );
     let got: Vec<_> = report
         .escalation_targets
@@ -488,7 +580,13 @@ fn check(store: &Store, report: &Report, f: &ReportFilter) {
                 r.get::<_, String>(0)?,
                 r.get::<_, i64>(1)?,
                 r.get::<_, bool>(2)?,
-                [r.get::<_, i64>(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?],
+                [
+                    r.get::<_, i64>(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ],
             ))
         },
     );
@@ -544,7 +642,13 @@ fn check(store: &Store, report: &Report, f: &ReportFilter) {
                 .map(|v| v.3[0])
                 .unwrap();
             assert!(close(d.share_of_runs, d.runs as f64 / version_runs as f64));
-            (d.sop_id.clone(), d.version, d.exit_node.clone(), d.outcome.clone(), d.runs)
+            (
+                d.sop_id.clone(),
+                d.version,
+                d.exit_node.clone(),
+                d.outcome.clone(),
+                d.runs,
+            )
         })
         .collect();
     got.sort();
@@ -557,7 +661,13 @@ fn check(store: &Store, report: &Report, f: &ReportFilter) {
     let articles = rows(
         &c,
         "SELECT id, markets, next_verification_at FROM articles",
-        |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<i64>>(2)?)),
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<i64>>(2)?,
+            ))
+        },
     );
     let mut want: Vec<(String, String, Option<i64>)> = articles
         .into_iter()
@@ -634,7 +744,12 @@ fn each_sla_state_is_what_an_operations_lead_would_say() {
     let fx = fixture();
     let report = fx.store.report(&ReportOptions::default()).unwrap();
     assert_eq!(report.generated_at, fx.clock.now());
-    let (per_case, _) = expected_sla(&conn(&fx.store), &ReportFilter::default(), fx.clock.now(), 24 * HOUR);
+    let (per_case, _) = expected_sla(
+        &conn(&fx.store),
+        &ReportFilter::default(),
+        fx.clock.now(),
+        24 * HOUR,
+    );
     let state: BTreeMap<&str, &str> = per_case.iter().map(|c| (c.0.as_str(), c.3)).collect();
     for (key, expected) in [
         ('A', "met"),      // first reply in 30 minutes
@@ -680,13 +795,23 @@ fn each_sla_state_is_what_an_operations_lead_would_say() {
         .iter()
         .map(|d| (d.exit_node.as_str(), d.outcome.as_str()))
         .collect();
-    assert_eq!(nodes, [("end_escalated", "unknown"), ("start", "incomplete")]);
+    assert_eq!(
+        nodes,
+        [("end_escalated", "unknown"), ("start", "incomplete")]
+    );
 
     // Articles: three overdue (one for every market), one due soon, one current, one draft.
     let states: Vec<&str> = report.articles.iter().map(|a| a.state.as_str()).collect();
     assert_eq!(
         states,
-        ["overdue", "overdue", "overdue", "due_soon", "current", "unscheduled"]
+        [
+            "overdue",
+            "overdue",
+            "overdue",
+            "due_soon",
+            "current",
+            "unscheduled"
+        ]
     );
     assert_eq!(report.articles[0].days_overdue, Some(2));
 }
@@ -735,9 +860,7 @@ fn the_example_queries_in_the_analytics_guide_run() {
         .collect();
     assert!(queries.len() >= 8, "{} queries", queries.len());
     for q in queries {
-        let mut stmt = c
-            .prepare(q)
-            .unwrap_or_else(|e| panic!("{e}\n{q}"));
+        let mut stmt = c.prepare(q).unwrap_or_else(|e| panic!("{e}\n{q}"));
         let mut rows = stmt.query([]).unwrap();
         while rows.next().unwrap().is_some() {}
     }
@@ -749,5 +872,8 @@ fn the_example_queries_in_the_analytics_guide_run() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(breached, 1, "a pause does not undo a breach, whatever the wall clock");
+    assert_eq!(
+        breached, 1,
+        "a pause does not undo a breach, whatever the wall clock"
+    );
 }
