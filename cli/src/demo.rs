@@ -49,7 +49,7 @@ fn node_text(store: &Store, sop: &dossier::DocId, node: &str) -> Result<String> 
         .unwrap_or_default())
 }
 
-pub fn run(keep: bool, out: &mut dyn Write) -> Result<()> {
+pub fn run(keep: bool, report: &Path, out: &mut dyn Write) -> Result<()> {
     let dir = tempfile::Builder::new().prefix("dossier-demo-").tempdir()?;
     writeln!(
         out,
@@ -65,7 +65,7 @@ pub fn run(keep: bool, out: &mut dyn Write) -> Result<()> {
             "deleted at the end; --keep keeps it"
         }
     )?;
-    story(dir.path(), out)?;
+    story(dir.path(), report, out)?;
     writeln!(out)?;
     if keep {
         let path = dir.keep();
@@ -87,7 +87,7 @@ pub fn run(keep: bool, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-fn story(dir: &Path, out: &mut dyn Write) -> Result<()> {
+fn story(dir: &Path, report: &Path, out: &mut dyn Write) -> Result<()> {
     // 1. Two sites.
     section(out, 1, "Two sites")?;
     let mx = open(dir, "mx1.db", "MX1", "lucia")?;
@@ -442,6 +442,16 @@ fn story(dir: &Path, out: &mut dyn Write) -> Result<()> {
         )?;
     }
 
+    // The operations report of what just happened, from MX1's merged store.
+    let written =
+        crate::report::write_html(&mx, report, &dossier::report::ReportFilter::default())?;
+    writeln!(
+        out,
+        "\n  Wrote the operations report ({} cases): {}",
+        written.totals.cases,
+        report.display()
+    )?;
+
     // 7. Summary.
     section(out, 7, "What you saw")?;
     for line in [
@@ -452,7 +462,7 @@ fn story(dir: &Path, out: &mut dyn Write) -> Result<()> {
         "   (two assignees) is reported, not silently dropped.",
         "4. After merging both ways the two sites are identical, byte for byte.",
         "5. Publishing an SOP needs a second person; agents walk the published version.",
-        "6. Each walk is recorded on the case.",
+        "6. Each walk is recorded on the case, and feeds the operations report.",
     ] {
         writeln!(out, "  {line}")?;
     }

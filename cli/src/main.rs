@@ -14,6 +14,7 @@ mod case;
 mod demo;
 mod kb;
 mod output;
+mod report;
 mod sop;
 
 use std::fmt;
@@ -72,11 +73,16 @@ enum Command {
     /// Add, search, publish and verify knowledge articles.
     #[command(subcommand)]
     Kb(kb::KbCommand),
+    /// Operations report: volume, root causes, SLA, escalations, SOP drop-off, articles to verify.
+    Report(report::ReportArgs),
     /// Two offline vendor sites merging cases and an SOP, in a temporary directory.
     Demo {
         /// Keep the demo's store files instead of deleting them at the end.
         #[arg(long)]
         keep: bool,
+        /// Where to write the HTML operations report of what the demo did.
+        #[arg(long, value_name = "FILE", default_value = "dossier-demo-report.html")]
+        report: std::path::PathBuf,
     },
 }
 
@@ -174,7 +180,8 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Case(cmd) => case::run(g, cmd, out),
         Command::Sop(cmd) => sop::run(g, cmd, out),
         Command::Kb(cmd) => kb::run(g, cmd, out),
-        Command::Demo { keep } => demo::run(keep, out),
+        Command::Report(args) => report::run(&open_store(g)?, &args, g.json),
+        Command::Demo { keep, report } => demo::run(keep, &report, out),
     }
 }
 

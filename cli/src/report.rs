@@ -76,8 +76,9 @@ pub fn run_to(store: &Store, args: &ReportArgs, json: bool, out: &mut dyn Write)
         written.push(format!("HTML report {}", path.display()));
     }
     if json {
-        serde_json::to_writer_pretty(&mut *out, &report).context("cannot write JSON output")?;
-        writeln!(out)?;
+        // Serialized first, so that a closed pipe (`| head`) is a plain I/O error for `main`.
+        let text = serde_json::to_string_pretty(&report).context("cannot encode the report")?;
+        writeln!(out, "{text}")?;
         return Ok(());
     }
     summary(&report, out)?;
@@ -814,7 +815,7 @@ fn trend_chart(r: &Report) -> Result<String> {
         series.push((format!("{others} other categories"), rest));
     }
     let title = "Cases opened per day, by category";
-    svg(400, |root| {
+    svg(if days.is_empty() { 90 } else { 400 }, |root| {
         if days.is_empty() {
             return empty(root, title, "No cases in this period.");
         }
@@ -861,6 +862,13 @@ fn trend_chart(r: &Report) -> Result<String> {
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3))
                 });
+            // Points too, so that a single day (a line of one point) still shows.
+            chart.draw_series(
+                counts
+                    .iter()
+                    .enumerate()
+                    .map(|(x, y)| Circle::new((x as i32, *y), 2, c.filled())),
+            )?;
         }
         chart
             .configure_series_labels()
@@ -887,7 +895,7 @@ fn pareto_chart(r: &Report) -> Result<String> {
         bars.push((format!("{} others", r.root_causes.len() - TOP), rest));
     }
     let title = "Root causes (Pareto): cases and cumulative share";
-    svg(420, |root| {
+    svg(if bars.is_empty() { 90 } else { 420 }, |root| {
         if bars.is_empty() {
             return empty(root, title, "No case in this period has a root cause yet.");
         }
@@ -992,7 +1000,7 @@ struct Bars {
 
 fn bar_chart(b: &Bars) -> Result<String> {
     let n = b.labels.len();
-    let height = 110 + 30 * n.max(1) as u32;
+    let height = if n == 0 { 90 } else { 110 + 30 * n as u32 };
     let longest = b
         .labels
         .iter()
@@ -1363,9 +1371,10 @@ fn table_html(html: &mut String, t: &Table, open_rows: usize) {
     }
     if !rest.is_empty() {
         let more = if first.is_empty() { "" } else { " more" };
+        let rows = if rest.len() == 1 { "row" } else { "rows" };
         let _ = writeln!(
             html,
-            "<details><summary>Show {}{more} rows</summary>",
+            "<details><summary>Show {}{more} {rows}</summary>",
             rest.len()
         );
         render(html, rest);

@@ -119,9 +119,10 @@ pub fn run_peer_list(store: &Store, _args: &PeerListArgs, json: bool) -> Result<
     let mut out = stdout();
     for p in peers {
         let scopes: Vec<String> = p.scopes.iter().map(|s| s.to_string()).collect();
-        let last = p
-            .last_sync_at
-            .map_or_else(|| "never synced".to_string(), |t| format!("last sync {t} ms"));
+        let last = p.last_sync_at.map_or_else(
+            || "never synced".to_string(),
+            |t| format!("last sync {t} ms"),
+        );
         writeln!(out, "{}\t{}\t{}\t{last}", p.site, p.key, scopes.join(" "))?;
     }
     Ok(())
@@ -150,8 +151,9 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 fn outcome_line(o: &SessionOutcome, json: bool) -> String {
     match (&o.result, json) {
-        (Ok(r), true) => serde_json::json!({ "remote": o.remote.to_string(), "report": r })
-            .to_string(),
+        (Ok(r), true) => {
+            serde_json::json!({ "remote": o.remote.to_string(), "report": r }).to_string()
+        }
         (Err(e), true) => {
             serde_json::json!({ "remote": o.remote.to_string(), "error": e.to_string() })
                 .to_string()
@@ -262,8 +264,7 @@ pub fn run_sync(store: &Store, args: &SyncArgs, json: bool) -> Result<()> {
         let tmp = path.with_extension("partial");
         std::fs::write(&tmp, &bundle.bytes)
             .with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
         if json {
             return print_json(&serde_json::json!({
                 "file": path.display().to_string(),

@@ -4,11 +4,11 @@
 //! module is the whole protocol: a [`Session`] takes the bytes of incoming messages and produces
 //! the bytes of outgoing ones, and never touches a socket, a thread or a clock of its own, so the
 //! same engine runs over WebSocket (`dossier-net`), in memory (tests, [`sync_pair`]) and — for the
-//! changes part — through signed bundle files ([`Store::export_bundle`], [`Store::import_bundle`]).
+//! changes part — through signed bundle files ([`Store::export_bundle`](crate::Store::export_bundle), [`Store::import_bundle`](crate::Store::import_bundle)).
 //!
 //! A session (DESIGN §7):
 //! 1. **Hello.** Each side proves it holds its site's ed25519 key by signing the other side's
-//!    fresh nonce. Peers are provisioned ahead with [`Store::add_peer`]; an unknown site, a key
+//!    fresh nonce. Peers are provisioned ahead with [`Store::add_peer`](crate::Store::add_peer); an unknown site, a key
 //!    that is not the provisioned one, a bad signature, a replayed nonce or an unsupported
 //!    protocol version end the session with a [`SyncFailure`] that says which.
 //! 2. **Scope.** Each side only ever offers the other documents in the other's read

@@ -23,11 +23,8 @@ pub async fn sync_with_hub(store: &Store, url: &str, config: &NetConfig) -> Resu
     if !url.starts_with("ws://") {
         return Err(Error::Address(url.to_string()));
     }
-    let connect = tokio_tungstenite::connect_async_with_config(
-        url,
-        Some(transport::ws_config(config)),
-        true,
-    );
+    let connect =
+        tokio_tungstenite::connect_async_with_config(url, Some(transport::ws_config(config)), true);
     let (ws, _) = tokio::time::timeout(config.handshake_timeout, connect)
         .await
         .map_err(|_| Error::Timeout("the hub to accept the connection"))??;

@@ -23,7 +23,9 @@ const META_KEY: &str = "sync.signing_key";
 /// # Example
 /// ```
 /// use dossier::sync::PublicKey;
-/// let key = PublicKey::from_bytes([7; 32]);
+/// let mut bytes = [0x66; 32];
+/// bytes[0] = 0x58; // the ed25519 base point, a valid public key
+/// let key = PublicKey::from_bytes(bytes);
 /// let shown = key.to_string();
 /// assert_eq!(shown.parse::<PublicKey>()?, key);
 /// # Ok::<(), dossier::Error>(())

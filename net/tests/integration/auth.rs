@@ -17,8 +17,12 @@ async fn a_site_with_a_key_the_hub_does_not_know_is_refused_and_not_retried() {
     );
     provision(&hub, &site, &["*"]);
     // The hub has another key on file for BLR1.
-    hub.add_peer("BLR1", other.public_key().unwrap(), vec!["*".parse().unwrap()])
-        .unwrap();
+    hub.add_peer(
+        "BLR1",
+        other.public_key().unwrap(),
+        vec!["*".parse().unwrap()],
+    )
+    .unwrap();
     let (server, url, outcomes) = start_hub(&hub, HubConfig::default()).await;
     let err = sync_with_hub(&site, &url, &NetConfig::default())
         .await
@@ -47,10 +51,18 @@ async fn a_hub_signing_with_another_key_is_refused_by_the_site() {
     );
     provision(&hub, &site, &["*"]);
     // The site expects HUB's key; this "hub" store has another.
-    site.add_peer("HUBX", hub.public_key().unwrap(), vec!["*".parse().unwrap()])
-        .unwrap();
+    site.add_peer(
+        "HUBX",
+        hub.public_key().unwrap(),
+        vec!["*".parse().unwrap()],
+    )
+    .unwrap();
     impostor
-        .add_peer("BLR1", site.public_key().unwrap(), vec!["*".parse().unwrap()])
+        .add_peer(
+            "BLR1",
+            site.public_key().unwrap(),
+            vec!["*".parse().unwrap()],
+        )
         .unwrap();
     let (server, url, _) = start_hub(&impostor, HubConfig::default()).await;
     let err = sync_with_hub(&site, &url, &NetConfig::default())
@@ -120,7 +132,10 @@ async fn an_old_protocol_version_and_garbage_bytes_are_refused_with_the_reason()
         ),
         "{err}"
     );
-    assert!(err.to_string().contains("unsupported protocol version 0"), "{err}");
+    assert!(
+        err.to_string().contains("unsupported protocol version 0"),
+        "{err}"
+    );
 
     for garbage in [
         b"\x00\x01garbage".to_vec(),
@@ -138,7 +153,9 @@ async fn an_old_protocol_version_and_garbage_bytes_are_refused_with_the_reason()
     let log = wait_outcomes(&outcomes, 4).await;
     assert!(log.iter().all(|l| l.starts_with("err")), "{log:?}");
     // The hub is still serving.
-    sync_with_hub(&site, &url, &NetConfig::default()).await.unwrap();
+    sync_with_hub(&site, &url, &NetConfig::default())
+        .await
+        .unwrap();
     server.shutdown().await;
 }
 
@@ -168,6 +185,8 @@ async fn a_message_over_the_size_limit_ends_the_session_and_the_hub_goes_on() {
     }
     let log = wait_outcomes(&outcomes, 1).await;
     assert!(log[0].contains("TooLarge"), "{log:?}");
-    sync_with_hub(&site, &url, &NetConfig::default()).await.unwrap();
+    sync_with_hub(&site, &url, &NetConfig::default())
+        .await
+        .unwrap();
     server.shutdown().await;
 }

@@ -17,12 +17,32 @@ const NODES: &[&str] = &["start", "collect_rrn", "raise_psp"];
 
 #[derive(Debug, Clone)]
 enum Op {
-    NewCase { site: usize, market: usize },
-    Status { site: usize, case: usize, status: usize },
-    Tag { site: usize, case: usize, tag: usize },
-    Note { site: usize, case: usize },
-    SopText { site: usize, node: usize, at: usize },
-    Sync { site: usize },
+    NewCase {
+        site: usize,
+        market: usize,
+    },
+    Status {
+        site: usize,
+        case: usize,
+        status: usize,
+    },
+    Tag {
+        site: usize,
+        case: usize,
+        tag: usize,
+    },
+    Note {
+        site: usize,
+        case: usize,
+    },
+    SopText {
+        site: usize,
+        node: usize,
+        at: usize,
+    },
+    Sync {
+        site: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -53,23 +73,33 @@ fn edit(s: &Store, sop: &DocId, op: &Op, n: usize) {
     // Edits may legitimately fail (a closed case); what matters is that replicas agree.
     let _ = match op {
         Op::NewCase { market, .. } => s
-            .create_case(NewCase::new(MARKETS[*market], Category::Other, &format!("case {n}")))
+            .create_case(NewCase::new(
+                MARKETS[*market],
+                Category::Other,
+                &format!("case {n}"),
+            ))
             .map(|_| ()),
         Op::Status { case, status, .. } => match pick(s, *case) {
             Some(c) => s
-                .update_case(&c, CaseUpdate {
-                    status: Some(Status::ALL[*status]),
-                    ..Default::default()
-                })
+                .update_case(
+                    &c,
+                    CaseUpdate {
+                        status: Some(Status::ALL[*status]),
+                        ..Default::default()
+                    },
+                )
                 .map(|_| ()),
             None => Ok(()),
         },
         Op::Tag { case, tag, .. } => match pick(s, *case) {
             Some(c) => s
-                .update_case(&c, CaseUpdate {
-                    add_tags: vec![TAGS[*tag].to_string()],
-                    ..Default::default()
-                })
+                .update_case(
+                    &c,
+                    CaseUpdate {
+                        add_tags: vec![TAGS[*tag].to_string()],
+                        ..Default::default()
+                    },
+                )
                 .map(|_| ()),
             None => Ok(()),
         },
@@ -100,7 +130,10 @@ fn snapshot(s: &Store) -> BTreeMap<String, String> {
                 DocKind::Sop => serde_json::to_string(&s.sop(&id).unwrap()).unwrap(),
                 _ => String::new(),
             };
-            (id.to_string(), format!("{view}|{:?}", s.heads(&id).unwrap()))
+            (
+                id.to_string(),
+                format!("{view}|{:?}", s.heads(&id).unwrap()),
+            )
         })
         .collect()
 }

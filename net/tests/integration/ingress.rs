@@ -81,8 +81,18 @@ async fn a_site_sending_a_card_number_is_refused_and_nothing_is_stored() {
         .unwrap();
     let before = hub.heads(&case.id).unwrap();
 
-    let site = plant(dir.path(), site, &case.id, "card 4111 1111 1111 1111 exp 12/29");
-    assert!(site.case(&case.number).unwrap().subject.contains("4111 1111"));
+    let site = plant(
+        dir.path(),
+        site,
+        &case.id,
+        "card 4111 1111 1111 1111 exp 12/29",
+    );
+    assert!(
+        site.case(&case.number)
+            .unwrap()
+            .subject
+            .contains("4111 1111")
+    );
     let other = site
         .create_case(NewCase::new("ES", Category::Refund, "otro caso"))
         .unwrap();
@@ -104,7 +114,11 @@ async fn a_site_sending_a_card_number_is_refused_and_nothing_is_stored() {
     assert!(log[1].contains("CardData"), "{log:?}");
     server.shutdown().await;
     drop(hub);
-    assert!(!raw_files_contain(dir.path(), "HUB", b"4111 1111 1111 1111"));
+    assert!(!raw_files_contain(
+        dir.path(),
+        "HUB",
+        b"4111 1111 1111 1111"
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

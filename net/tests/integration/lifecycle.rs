@@ -9,8 +9,7 @@ use dossier_net::{Error, HubConfig, NetConfig, Retry, sync_with_hub, sync_with_r
 use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_site_disconnecting_mid_session_leaves_both_consistent_and_the_next_session_completes()
-{
+async fn a_site_disconnecting_mid_session_leaves_both_consistent_and_the_next_session_completes() {
     let dir = tempfile::tempdir().unwrap();
     let (hub, site) = (open(dir.path(), "HUB"), open(dir.path(), "BLR1"));
     provision(&hub, &site, &["*"]);

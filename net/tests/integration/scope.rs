@@ -26,7 +26,12 @@ async fn a_site_scoped_to_in_upi_never_receives_a_br_pix_case() {
     assert_eq!(report.docs_received, 1);
     assert!(site.case(&upi.number).is_ok());
     assert!(site.case(&pix.number).is_err());
-    assert!(site.documents().unwrap().iter().all(|(id, _)| *id != pix.id));
+    assert!(
+        site.documents()
+            .unwrap()
+            .iter()
+            .all(|(id, _)| *id != pix.id)
+    );
     server.shutdown().await;
 }
 
@@ -69,6 +74,9 @@ async fn a_read_only_sites_edit_of_a_published_sop_is_refused_by_the_hub_and_rep
     );
     assert_eq!(hub.heads(&sop).unwrap(), published);
     let log = wait_outcomes(&outcomes, 2).await;
-    assert!(log[1].contains("ReadOnly") && log[1].contains("Us"), "{log:?}");
+    assert!(
+        log[1].contains("ReadOnly") && log[1].contains("Us"),
+        "{log:?}"
+    );
     server.shutdown().await;
 }

@@ -30,8 +30,12 @@ pub fn provision(hub: &Store, site: &Store, scopes: &[&str]) {
     let scopes: Vec<Scope> = scopes.iter().map(|s| s.parse().unwrap()).collect();
     hub.add_peer(site.site(), site.public_key().unwrap(), scopes)
         .unwrap();
-    site.add_peer(hub.site(), hub.public_key().unwrap(), vec![Scope::everything()])
-        .unwrap();
+    site.add_peer(
+        hub.site(),
+        hub.public_key().unwrap(),
+        vec![Scope::everything()],
+    )
+    .unwrap();
 }
 
 /// Outcomes of the hub's sessions, as the operator's log would see them.
@@ -49,7 +53,9 @@ pub async fn start_hub(store: &Store, mut config: HubConfig) -> (Hub, String, Ou
             },
         })
     }));
-    let hub = Hub::bind(store.clone(), "127.0.0.1:0", config).await.unwrap();
+    let hub = Hub::bind(store.clone(), "127.0.0.1:0", config)
+        .await
+        .unwrap();
     let url = format!("ws://{}", hub.local_addr());
     (hub, url, outcomes)
 }

@@ -7,5 +7,6 @@ mod convergence;
 mod crash;
 mod merge;
 mod redaction;
+mod report;
 mod sop;
 mod storage;

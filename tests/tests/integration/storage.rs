@@ -544,19 +544,30 @@ fn two_handles_on_one_file_see_each_others_writes_and_lose_none() {
         },
     )
     .unwrap();
-    let c = lucia.create_case(NewCase::new("ES", Category::Refund, "Reembolso")).unwrap();
+    let c = lucia
+        .create_case(NewCase::new("ES", Category::Refund, "Reembolso"))
+        .unwrap();
     // Both handles have the case cached now.
     assert_eq!(amara.case(&c.number).unwrap().events.len(), 1);
     amara.add_note(&c.number, "from amara", false).unwrap();
     assert!(
-        lucia.case(&c.number).unwrap().events.iter().any(|e| e.body == "from amara"),
+        lucia
+            .case(&c.number)
+            .unwrap()
+            .events
+            .iter()
+            .any(|e| e.body == "from amara"),
         "a read through the other handle sees the write"
     );
     // Many writes through the first handle force compactions; the other handle's notes stay.
     for i in 0..40 {
-        lucia.add_note(&c.number, &format!("lucia {i}"), false).unwrap();
+        lucia
+            .add_note(&c.number, &format!("lucia {i}"), false)
+            .unwrap();
         if i % 10 == 0 {
-            amara.add_note(&c.number, &format!("amara {i}"), false).unwrap();
+            amara
+                .add_note(&c.number, &format!("amara {i}"), false)
+                .unwrap();
         }
     }
     let fresh = Store::open(dir.path().join("MX1.db"), StoreOptions::default()).unwrap();
