@@ -16,6 +16,7 @@ mod kb;
 mod output;
 mod report;
 mod sop;
+mod sync;
 
 use std::fmt;
 use std::io::{self, Write};
@@ -73,6 +74,16 @@ enum Command {
     /// Add, search, publish and verify knowledge articles.
     #[command(subcommand)]
     Kb(kb::KbCommand),
+    /// Provision and list sync peers (sites, or the hub).
+    #[command(subcommand)]
+    Peer(PeerCommand),
+    /// This site's signing key.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Run the sync hub.
+    Serve(sync::ServeArgs),
+    /// Sync with a hub, or through signed bundle files.
+    Sync(sync::SyncArgs),
     /// Operations report: volume, root causes, SLA, escalations, SOP drop-off, articles to verify.
     Report(report::ReportArgs),
     /// Two offline vendor sites merging cases and an SOP, in a temporary directory.
@@ -173,6 +184,20 @@ fn init(global: &Global, site: &str, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
+#[derive(Debug, Subcommand)]
+enum PeerCommand {
+    /// Provision a peer: site id, public key and scopes.
+    Add(sync::PeerAddArgs),
+    /// List provisioned peers.
+    List(sync::PeerListArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Print this site's public key.
+    Show(sync::KeyShowArgs),
+}
+
 fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
     let g = &cli.global;
     match cli.command {
@@ -180,6 +205,11 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Case(cmd) => case::run(g, cmd, out),
         Command::Sop(cmd) => sop::run(g, cmd, out),
         Command::Kb(cmd) => kb::run(g, cmd, out),
+        Command::Peer(PeerCommand::Add(a)) => sync::run_peer_add(&open_store(g)?, &a, g.json),
+        Command::Peer(PeerCommand::List(a)) => sync::run_peer_list(&open_store(g)?, &a, g.json),
+        Command::Key(KeyCommand::Show(a)) => sync::run_key_show(&open_store(g)?, &a, g.json),
+        Command::Serve(a) => sync::run_serve(&open_store(g)?, &a, g.json),
+        Command::Sync(a) => sync::run_sync(&open_store(g)?, &a, g.json),
         Command::Report(args) => report::run(&open_store(g)?, &args, g.json),
         Command::Demo { keep, report } => demo::run(keep, &report, out),
     }

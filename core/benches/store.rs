@@ -12,6 +12,8 @@
 // A benchmark whose fixture cannot be built has nothing to measure: stop loudly. These are
 // not tests, so clippy.toml's allowance for tests does not reach them.
 #![allow(clippy::unwrap_used)]
+// `criterion_group!` generates an undocumented `pub fn`; a bench binary exports nothing.
+#![allow(missing_docs)]
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -43,7 +45,7 @@ const CURRENCIES: [&str; 5] = ["INR", "BRL", "MXN", "EUR", "EUR"];
 const CATEGORIES: [Category; 4] = [
     Category::FailedPayment,
     Category::Refund,
-    Category::Dispute,
+    Category::ChargebackDispute,
     Category::Other,
 ];
 
@@ -404,7 +406,7 @@ fn read_case(doc: &Automerge) -> usize {
         _ => None,
     };
     let int_at = |obj: &ObjId, key: &str| match doc.get(obj, key).unwrap() {
-        Some((Value::Scalar(s), _)) => s.to_i64(),
+        Some((Value::Scalar(s), _)) => s.as_i64(),
         _ => None,
     };
     let obj_at = |obj: &ObjId, key: &str| doc.get(obj, key).unwrap().map(|(_, id)| id);

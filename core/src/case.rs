@@ -1095,7 +1095,11 @@ impl Store {
                 if dt.read().i64(&m, "paused_ms").is_none() {
                     dt.put(&m, "paused_ms", 0i64)?;
                 }
-                dt.event("sla_set", &format!("{metric} due at {due_at}"), "internal")
+                dt.event(
+                    "sla_set",
+                    &format!("{metric} due at {}", crate::time::format_rfc3339(due_at)),
+                    "internal",
+                )
             })
         })?;
         self.case_by_id(&id)

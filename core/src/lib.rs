@@ -16,6 +16,7 @@
 //! | [`history`] | who changed what, views at earlier heads, unresolved conflicts |
 //! | [`exchange`] | change packs: exchanging changes between stores without a network |
 //! | [`sync`] | authenticated, scoped sync with peers: the sans-I/O session engine, keys, peers and scopes, signed bundle files |
+//! | [`time`] | UTC dates and RFC 3339 times from and to epoch milliseconds |
 //! | [`redact`] | card-number and security-code redaction (PCI DSS) |
 //! | [`report`] | operations analytics from the SQL views: volume, root causes, SLA, escalations, SOP drop-off, article verification |
 //! | `doc` | the only write path into documents (redacting) and the reader |
@@ -66,6 +67,7 @@ mod schema;
 pub mod sop;
 pub mod store;
 pub mod sync;
+pub mod time;
 mod version;
 
 pub use article::{Article, ArticleStatus, NewArticle, SearchHit, Verification, Visibility};
