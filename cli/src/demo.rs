@@ -32,6 +32,71 @@ fn open(dir: &Path, file: &str, site: &str, author: &str) -> Result<Store> {
     )?)
 }
 
+/// A real sync hub on 127.0.0.1, with both sites provisioned on it and it on them.
+struct Hub {
+    runtime: tokio::runtime::Runtime,
+    server: Option<dossier_net::hub::Hub>,
+    url: String,
+}
+
+impl Hub {
+    fn start(dir: &Path, mx: &Store, blr: &Store) -> Result<Hub> {
+        use dossier::sync::Scope;
+        let store = open(dir, "hub.db", "HUB", "hub")?;
+        let scopes = |list: &[&str]| -> Result<Vec<Scope>> {
+            list.iter()
+                .map(|s| s.parse::<Scope>().map_err(anyhow::Error::from))
+                .collect()
+        };
+        store.add_peer("MX1", mx.public_key()?, scopes(&["*"])?)?;
+        store.add_peer("BLR2", blr.public_key()?, scopes(&["IN-UPI", "ES"])?)?;
+        for site in [mx, blr] {
+            site.add_peer("HUB", store.public_key()?, scopes(&["*"])?)?;
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let server = runtime.block_on(dossier_net::hub::Hub::bind(
+            store,
+            "127.0.0.1:0",
+            dossier_net::hub::HubConfig::default(),
+        ))?;
+        let url = format!("ws://{}", server.local_addr());
+        Ok(Hub {
+            runtime,
+            server: Some(server),
+            url,
+        })
+    }
+
+    /// MX1, then BLR2, then MX1 again, so both end with everything the other may see.
+    fn sync_all(&self, mx: &Store, blr: &Store, out: &mut dyn Write) -> Result<()> {
+        for (name, site) in [("MX1 ", mx), ("BLR2", blr), ("MX1 ", mx)] {
+            let r = self.runtime.block_on(dossier_net::sync_with_hub(
+                site,
+                &self.url,
+                &dossier_net::NetConfig::default(),
+            ))?;
+            writeln!(
+                out,
+                "    {name} <-> HUB: sent {}, received {}, refused {}; {} bytes",
+                r.docs_sent,
+                r.docs_received,
+                r.rejected.len(),
+                r.bytes_sent + r.bytes_received
+            )?;
+        }
+        Ok(())
+    }
+
+    fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            self.runtime.block_on(server.shutdown());
+        }
+    }
+}
+
 fn section(out: &mut dyn Write, n: u32, title: &str) -> Result<()> {
     writeln!(out)?;
     writeln!(out, "== {n}. {title} ==")?;
@@ -97,6 +162,16 @@ fn story(dir: &Path, report: &Path, out: &mut dyn Write) -> Result<()> {
     writeln!(
         out,
         "  Each site has its own store file and works without a network."
+    )?;
+    let hub = Hub::start(dir, &mx, &blr)?;
+    writeln!(
+        out,
+        "  A hub (HUB, hub.db) listens on {}; each site holds its signed key.",
+        hub.url
+    )?;
+    writeln!(
+        out,
+        "  Scopes: MX1 may read and write every market; BLR2 only IN-UPI and ES."
     )?;
 
     // 2. Opening work, then a first exchange.
@@ -211,18 +286,14 @@ fn story(dir: &Path, report: &Path, out: &mut dyn Write) -> Result<()> {
         bind.subject
     )?;
 
-    let to_blr = blr.pull_from(&mx)?;
-    let to_mx = mx.pull_from(&blr)?;
+    writeln!(out, "  Both sites sync through the hub:")?;
+    hub.sync_all(&mx, &blr, out)?;
     writeln!(
         out,
-        "  Exchange: BLR2 receives {} from MX1, MX1 receives {} from BLR2.",
-        plural(to_blr, "document", "documents"),
-        plural(to_mx, "document", "documents")
-    )?;
-    writeln!(
-        out,
-        "  Both sites now hold {} and 1 SOP.",
-        plural(mx.list_cases(&Default::default())?.len(), "case", "cases")
+        "  MX1 now holds {}, BLR2 {}: BLR2 never receives {} (BR-PIX is outside its scopes).",
+        plural(mx.list_cases(&Default::default())?.len(), "case", "cases"),
+        plural(blr.list_cases(&Default::default())?.len(), "case", "cases"),
+        pix.number
     )?;
 
     // 3. Offline.
@@ -306,15 +377,29 @@ fn story(dir: &Path, report: &Path, out: &mut dyn Write) -> Result<()> {
     )?;
     writeln!(out, "                 escalation to psp_bank, a note")?;
 
-    // 4. Merge.
-    section(out, 4, "Back online: merge both ways")?;
-    let to_mx = mx.pull_from(&blr)?;
-    let to_blr = blr.pull_from(&mx)?;
+    let mut golpe = NewCase::new(
+        "BR-PIX",
+        Category::Fraud,
+        "Golpe do Pix: transferi para um golpista",
+    );
+    golpe.locale = Some("pt-BR".into());
+    let golpe = blr.create_case(golpe)?;
     writeln!(
         out,
-        "  MX1 receives changes to {}, BLR2 to {}.",
-        plural(to_mx, "document", "documents"),
-        plural(to_blr, "document", "documents")
+        "    and opens {} for a BR-PIX customer, a market BLR2 may not write",
+        golpe.number
+    )?;
+
+    // 4. Merge.
+    section(out, 4, "Back online: merge both ways through the hub")?;
+    hub.sync_all(&mx, &blr, out)?;
+    if mx.resolve_case(&golpe.number).is_ok() {
+        bail!("the hub accepted a case outside BLR2's write scopes");
+    }
+    writeln!(
+        out,
+        "  The hub refused {} (outside BLR2's write scopes); it stays on BLR2 only.",
+        golpe.number
     )?;
     let merged = node_text(&mx, &sop.id, "start")?;
     writeln!(
@@ -401,12 +486,11 @@ fn story(dir: &Path, report: &Path, out: &mut dyn Write) -> Result<()> {
         Err(e) => return Err(e.into()),
         Ok(_) => bail!("the four-eyes rule let an author publish her own changes"),
     }
-    // amara works on another desktop at MX1: a second handle on the same file. A handle caches
-    // documents and does not see another handle's writes, so lucia's handle is closed first and
-    // reopened afterwards rather than kept with a stale copy of the SOP.
-    drop(mx);
+    // amara works on another desktop at MX1: a second handle on the same file, which sees
+    // lucia's writes and she sees amara's.
     let amara = open(dir, "mx1.db", "MX1", "amara")?;
     let published = amara.publish_sop(&sop.id)?;
+    hub.sync_all(&amara, &blr, &mut std::io::sink())?;
     let v = published.versions.last();
     writeln!(
         out,
@@ -414,8 +498,6 @@ fn story(dir: &Path, report: &Path, out: &mut dyn Write) -> Result<()> {
         v.map_or(0, |v| v.version),
         v.map_or("?", |v| v.by.as_str())
     )?;
-    drop(amara);
-    let mx = open(dir, "mx1.db", "MX1", "lucia")?;
 
     // 6. Walk.
     section(out, 6, "An agent walks the published SOP")?;
@@ -442,6 +524,8 @@ fn story(dir: &Path, report: &Path, out: &mut dyn Write) -> Result<()> {
         )?;
     }
 
+    hub.stop();
+
     // The operations report of what just happened, from MX1's merged store.
     let written =
         crate::report::write_html(&mx, report, &dossier::report::ReportFilter::default())?;
@@ -455,7 +539,8 @@ fn story(dir: &Path, report: &Path, out: &mut dyn Write) -> Result<()> {
     // 7. Summary.
     section(out, 7, "What you saw")?;
     for line in [
-        "1. Each site keeps its own SQLite file and works with no network.",
+        "1. Each site keeps its own SQLite file, works with no network, and syncs",
+        "   through an authenticated hub that enforces each site's scopes.",
         "2. Card numbers and CVVs are masked before anything is stored, on every site.",
         "3. Offline edits merge with nothing lost: text by character, status by rank,",
         "   priority by maximum, notes, tags and escalations by union; a real conflict",
