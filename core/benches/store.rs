@@ -33,9 +33,9 @@ use tempfile::TempDir;
 /// Cases created or updated per measured iteration.
 const BATCH: usize = 100;
 /// Cases in the store that workload 3 lists from.
-const LIST_CASES: usize = 100_000;
+const LIST_CASES: usize = 20_000;
 /// Articles searched by workload 5 (each in Spanish and English).
-const ARTICLES: usize = 20_000;
+const ARTICLES: usize = 5_000;
 /// Events on the case that workload 4 materializes.
 const EVENTS: usize = 200;
 
@@ -232,7 +232,7 @@ fn update(c: &mut Criterion) {
         .throughput(Throughput::Elements(BATCH as u64));
     let mut next = 0;
     let status = |n: usize| {
-        if (n / CASES) % 2 == 0 {
+        if (n / CASES).is_multiple_of(2) {
             Status::Open
         } else {
             Status::Pending
@@ -299,14 +299,14 @@ type Row = (
     Option<i64>,
 );
 
-/// Builds a store of [`LIST_CASES`] cases; 4,000 of them open with an SLA, half of those due
+/// Builds a store of [`LIST_CASES`] cases; one in 25 of them open with an SLA, half of those due
 /// by the time the list runs.
 fn list_fixture(dir: &Path) -> PathBuf {
     let path = dir.join("list.db");
     let store = Store::open(&path, clock(T0)).unwrap();
     let cases: Vec<NewCase> = (0..LIST_CASES).map(new_case).collect();
     let mut ids = Vec::with_capacity(LIST_CASES);
-    for chunk in cases.chunks(2_000) {
+    for chunk in cases.chunks(500) {
         ids.extend(store.create_cases(chunk).unwrap());
     }
     for (n, id) in ids.iter().step_by(25).enumerate() {
@@ -350,7 +350,7 @@ fn list(c: &mut Criterion) {
         ..Default::default()
     };
     assert_eq!(store.list_cases(&filter).unwrap().len(), 50);
-    let mut g = c.benchmark_group("list_50_breached_of_100k");
+    let mut g = c.benchmark_group("list_50_breached_of_20k");
     g.bench_function("dossier", |b| {
         b.iter(|| black_box(store.list_cases(&filter).unwrap()))
     });
@@ -381,7 +381,7 @@ fn list(c: &mut Criterion) {
         })
     });
     g.finish();
-    let mut g = c.benchmark_group("open_store_100k");
+    let mut g = c.benchmark_group("open_store_20k");
     g.bench_function("dossier", |b| {
         b.iter(|| black_box(Store::open(&path, clock(now)).unwrap()))
     });
@@ -584,7 +584,7 @@ fn search(c: &mut Criterion) {
     let store = Store::open(&path, clock(T0)).unwrap();
     let started = std::time::Instant::now();
     let articles: Vec<NewArticle> = (0..ARTICLES).map(new_article).collect();
-    for chunk in articles.chunks(1_000) {
+    for chunk in articles.chunks(100) {
         store.create_articles(chunk).unwrap();
     }
     eprintln!(
@@ -592,7 +592,7 @@ fn search(c: &mut Criterion) {
         started.elapsed()
     );
     let raw = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-    let mut g = c.benchmark_group("search_20_of_20k_articles");
+    let mut g = c.benchmark_group("search_20_of_5k_articles");
     for (name, query, fts) in [
         ("es", "reembolso tarjeta", "\"reembolso\" \"tarjeta\""),
         ("en", "refund card", "\"refund\" \"card\""),
