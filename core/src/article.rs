@@ -550,13 +550,38 @@ pub(crate) fn project(
     index(tx, id, &a)
 }
 
-/// Rewrites an article's search rows only (the schema-2 upgrade indexes existing articles).
-pub(crate) fn project_search(
+/// Writes an article's search rows without the rowid map (the schema-2 upgrade, which runs
+/// before the map exists).
+pub(crate) fn index_rows(
     tx: &rusqlite::Transaction<'_>,
     id: &DocId,
     doc: &automerge::Automerge,
 ) -> Result<()> {
-    index(tx, id, &materialize(*id, doc, None)?)
+    let a = materialize(*id, doc, None)?;
+    for l in locales_of(&a) {
+        insert_fts(tx, None, &id.to_string(), l, &a)?;
+    }
+    Ok(())
+}
+
+fn insert_fts(
+    tx: &rusqlite::Transaction<'_>,
+    rowid: Option<i64>,
+    key: &str,
+    locale: &str,
+    a: &Article,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO articles_fts(rowid, doc_id, locale, title, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            rowid,
+            key,
+            locale,
+            a.title.get(locale).map(String::as_str).unwrap_or(""),
+            a.body.get(locale).map(String::as_str).unwrap_or(""),
+        ],
+    )?;
+    Ok(())
 }
 
 fn locales_of(a: &Article) -> Vec<&String> {
@@ -568,17 +593,20 @@ fn locales_of(a: &Article) -> Vec<&String> {
 
 fn index(tx: &rusqlite::Transaction<'_>, id: &DocId, a: &Article) -> Result<()> {
     let key = id.to_string();
-    tx.execute("DELETE FROM articles_fts WHERE doc_id = ?1", [&key])?;
+    // By rowid through the map: a delete by the UNINDEXED doc_id would scan the whole index.
+    tx.execute(
+        "DELETE FROM articles_fts WHERE rowid IN \
+         (SELECT fts_rowid FROM article_fts_rows WHERE doc_id = ?1)",
+        [&key],
+    )?;
+    tx.execute("DELETE FROM article_fts_rows WHERE doc_id = ?1", [&key])?;
     for l in locales_of(a) {
-        tx.execute(
-            "INSERT INTO articles_fts(doc_id, locale, title, body) VALUES (?1, ?2, ?3, ?4)",
-            params![
-                key,
-                l,
-                a.title.get(l).map(String::as_str).unwrap_or(""),
-                a.body.get(l).map(String::as_str).unwrap_or(""),
-            ],
+        let rowid: i64 = tx.query_row(
+            "INSERT INTO article_fts_rows(doc_id, locale) VALUES (?1, ?2) RETURNING fts_rowid",
+            params![key, l],
+            |r| r.get(0),
         )?;
+        insert_fts(tx, Some(rowid), &key, l, a)?;
     }
     Ok(())
 }

@@ -346,6 +346,19 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (peer, nonce)
     ) STRICT;
     "#,
+    // 6: where each article's search rows are. `articles_fts.doc_id` is UNINDEXED (FTS5 indexes
+    // words, not keys), so deleting an article's rows by it scanned the whole index on every
+    // article write; this table maps (article, locale) to the FTS rowid.
+    r#"
+    CREATE TABLE article_fts_rows (
+        fts_rowid INTEGER PRIMARY KEY,
+        doc_id    TEXT NOT NULL,
+        locale    TEXT NOT NULL,
+        UNIQUE (doc_id, locale)
+    ) STRICT;
+    INSERT INTO article_fts_rows(fts_rowid, doc_id, locale)
+        SELECT rowid, doc_id, locale FROM articles_fts;
+    "#,
 ];
 
 /// Brings `conn` to [`END_VERSION`], creating the schema on an empty file.
@@ -405,10 +418,12 @@ fn backfill(tx: &rusqlite::Transaction<'_>, version: u32) -> Result<()> {
         };
         // Only the search rows: the full projection targets the latest schema, whose later
         // steps have not run yet.
+        // The rowid map of step 6 does not exist yet: write the index rows alone; step 6
+        // maps them.
         for id in ids {
             let id: crate::DocId = id.parse()?;
             let (doc, _, _) = crate::store::load_doc(tx, &id)?;
-            crate::article::project_search(tx, &id, &doc)?;
+            crate::article::index_rows(tx, &id, &doc)?;
         }
     }
     if version == 4 {
