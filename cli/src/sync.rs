@@ -6,6 +6,7 @@
 //! weaken them. `serve` and `sync --hub` build a tokio runtime of their own because the rest of
 //! the CLI is synchronous and only these two need the network.
 
+use std::io::IsTerminal;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -227,6 +228,53 @@ fn summary(r: &SyncReport) -> String {
     s
 }
 
+/// A live status line on a terminal while a sync runs: messages, documents and bytes so far,
+/// redrawn at most ten times a second. Nothing is drawn when stderr is not a terminal, so
+/// scripts and logs get only the summary.
+struct ProgressLine {
+    enabled: bool,
+    drawn: bool,
+    last: Option<std::time::Instant>,
+}
+
+impl ProgressLine {
+    fn new(enabled: bool) -> Self {
+        ProgressLine {
+            enabled,
+            drawn: false,
+            last: None,
+        }
+    }
+
+    fn show(&mut self, r: &SyncReport) {
+        if !self.enabled
+            || self
+                .last
+                .is_some_and(|t| t.elapsed() < std::time::Duration::from_millis(100))
+        {
+            return;
+        }
+        self.last = Some(std::time::Instant::now());
+        self.drawn = true;
+        let kib = (r.bytes_sent + r.bytes_received) / 1024;
+        // \r + erase line: redraw in place.
+        let _ = write!(
+            std::io::stderr(),
+            "\r\x1b[2K  syncing: {} messages, {} documents sent, {} received, {} refused, {kib} KiB",
+            r.messages_sent + r.messages_received,
+            r.docs_sent,
+            r.docs_received,
+            r.rejected.len()
+        );
+    }
+
+    fn finish(self) {
+        if self.drawn {
+            let _ = write!(std::io::stderr(), "\r\x1b[2K");
+        }
+    }
+}
+
 /// `sync --hub`, `sync --export`, or `sync --import`, with a summary at the end.
 ///
 /// # Errors
@@ -239,14 +287,18 @@ pub fn run_sync(store: &Store, args: &SyncArgs, json: bool) -> Result<()> {
             attempts: args.attempts.max(1),
             ..Retry::default()
         };
+        let mut line = ProgressLine::new(!json && std::io::stderr().is_terminal());
         let report = rt
-            .block_on(dossier_net::sync_with_retry(
+            .block_on(dossier_net::sync_with_retry_progress(
                 store,
                 url,
                 &NetConfig::default(),
                 &retry,
+                &mut |r| line.show(r),
             ))
-            .with_context(|| format!("sync with {url} failed"))?;
+            .with_context(|| format!("sync with {url} failed"));
+        line.finish();
+        let report = report?;
         if json {
             return print_json(&report);
         }

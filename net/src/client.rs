@@ -20,6 +20,20 @@ use crate::{NetConfig, transport};
 /// [`Error::Timeout`], [`Error::Closed`], [`Error::Busy`]); [`Error::Store`] when either side
 /// refused the session (see [`dossier::sync::SyncFailure`]).
 pub async fn sync_with_hub(store: &Store, url: &str, config: &NetConfig) -> Result<SyncReport> {
+    sync_with_hub_progress(store, url, config, &mut |_| {}).await
+}
+
+/// [`sync_with_hub`], calling `progress` with the running totals after every message the hub
+/// sends (a terminal shows them as a live line; a GUI as a progress indicator).
+///
+/// # Errors
+/// As [`sync_with_hub`].
+pub async fn sync_with_hub_progress(
+    store: &Store,
+    url: &str,
+    config: &NetConfig,
+    progress: &mut (dyn FnMut(&SyncReport) + Send),
+) -> Result<SyncReport> {
     if !url.starts_with("ws://") {
         return Err(Error::Address(url.to_string()));
     }
@@ -32,7 +46,7 @@ pub async fn sync_with_hub(store: &Store, url: &str, config: &NetConfig) -> Resu
     let session = tokio::task::spawn_blocking(move || Session::initiate(&store, session_config))
         .await
         .map_err(|e| Error::WebSocket(format!("the session task failed: {e}")))??;
-    transport::run(ws, session, config).await
+    transport::run(ws, session, config, progress).await
 }
 
 /// How [`sync_with_retry`] retries.
@@ -79,10 +93,25 @@ pub async fn sync_with_retry(
     config: &NetConfig,
     retry: &Retry,
 ) -> Result<SyncReport> {
+    sync_with_retry_progress(store, url, config, retry, &mut |_| {}).await
+}
+
+/// [`sync_with_retry`] with a `progress` callback as in [`sync_with_hub_progress`]; the totals
+/// start again at each attempt.
+///
+/// # Errors
+/// As [`sync_with_retry`].
+pub async fn sync_with_retry_progress(
+    store: &Store,
+    url: &str,
+    config: &NetConfig,
+    retry: &Retry,
+    progress: &mut (dyn FnMut(&SyncReport) + Send),
+) -> Result<SyncReport> {
     let mut delay = retry.initial_delay;
     let mut attempt = 1;
     loop {
-        match sync_with_hub(store, url, config).await {
+        match sync_with_hub_progress(store, url, config, progress).await {
             Ok(report) => return Ok(report),
             Err(e) if e.is_transient() && attempt < retry.attempts => {
                 tokio::time::sleep(jittered(delay)).await;

@@ -194,5 +194,5 @@ async fn serve_one(
     let session = tokio::task::spawn_blocking(move || Session::accept(&store, session_config))
         .await
         .map_err(|e| Error::WebSocket(format!("the session task failed: {e}")))??;
-    transport::run(ws, session, net).await
+    transport::run(ws, session, net, &mut |_| {}).await
 }

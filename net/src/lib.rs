@@ -57,7 +57,9 @@ use std::time::Duration;
 
 use dossier::sync::SessionConfig;
 
-pub use client::{Retry, sync_with_hub, sync_with_retry};
+pub use client::{
+    Retry, sync_with_hub, sync_with_hub_progress, sync_with_retry, sync_with_retry_progress,
+};
 pub use error::{Error, Result};
 pub use hub::{Hub, HubConfig, SessionOutcome};
 

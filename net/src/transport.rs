@@ -57,6 +57,7 @@ pub(crate) async fn run<S>(
     mut ws: WebSocketStream<S>,
     mut session: Session,
     config: &NetConfig,
+    progress: &mut (dyn FnMut(&SyncReport) + Send),
 ) -> Result<SyncReport>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
@@ -107,6 +108,7 @@ where
         .map_err(|e| Error::WebSocket(format!("the session task failed: {e}")))?;
         session = back;
         let sent = flush(&mut ws, &mut session).await;
+        progress(session.report());
         if let Err(e) = result {
             close(&mut ws).await;
             return Err(e.into());

@@ -112,3 +112,36 @@ async fn after_shutdown_the_hub_accepts_nothing_and_clients_see_a_transient_erro
         .unwrap_err();
     assert!(matches!(err, Error::Address(_)) && !err.is_transient());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_reports_running_totals_that_end_at_the_final_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, site) = (open(dir.path(), "HUB"), open(dir.path(), "BLR1"));
+    provision(&hub, &site, &["*"]);
+    for i in 0..5 {
+        site.create_case(dossier::NewCase::new(
+            "IN-UPI",
+            dossier::Category::FailedPayment,
+            &format!("Money debited {i}"),
+        ))
+        .unwrap();
+    }
+    let (_server, url, _outcomes) = start_hub(&hub, HubConfig::default()).await;
+    let mut seen: Vec<dossier::sync::SyncReport> = Vec::new();
+    let report =
+        dossier_net::sync_with_hub_progress(&site, &url, &NetConfig::default(), &mut |r| {
+            seen.push(r.clone())
+        })
+        .await
+        .unwrap();
+    assert!(!seen.is_empty(), "progress was reported");
+    for pair in seen.windows(2) {
+        assert!(pair[1].bytes_sent >= pair[0].bytes_sent);
+        assert!(pair[1].bytes_received >= pair[0].bytes_received);
+        assert!(pair[1].docs_sent >= pair[0].docs_sent);
+    }
+    let last = seen.last().unwrap();
+    assert_eq!(last.docs_sent, report.docs_sent);
+    assert_eq!(report.docs_sent, 5);
+    assert!(last.bytes_received <= report.bytes_received);
+}
