@@ -151,15 +151,6 @@ mod tests {
     }
 
     #[test]
-    fn every_day_of_four_centuries_round_trips_through_the_calendar() {
-        for z in -146_097..146_097 {
-            let (y, m, d) = civil_from_days(z);
-            assert_eq!(days_from_civil(y, m, d), z);
-            assert!((1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m));
-        }
-    }
-
-    #[test]
     fn relative_times_are_added_to_now() {
         assert_eq!(parse_when("+30m", 1000).ok(), Some(1000 + 30 * 60_000));
         assert_eq!(parse_when("+4h", 0).ok(), Some(4 * 3_600_000));

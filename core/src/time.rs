@@ -158,3 +158,29 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_day_of_four_centuries_round_trips_through_the_calendar() {
+        for z in -146_097..146_097 {
+            let (y, m, d) = civil_from_days(z);
+            assert_eq!(days_from_civil(y, m, d), z);
+            assert!((1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m));
+        }
+    }
+
+    #[test]
+    fn rfc3339_round_trips_and_honours_offsets_and_fractions() {
+        let ms = 1_795_365_600_000;
+        assert_eq!(format_rfc3339(ms), "2026-11-22T16:40:00Z");
+        assert_eq!(parse_rfc3339(&format_rfc3339(ms)), Some(ms));
+        assert_eq!(parse_rfc3339("2026-11-22T18:40:00+02:00"), Some(ms));
+        assert_eq!(parse_rfc3339("2026-11-22T16:40:00.250Z"), Some(ms + 250));
+        assert_eq!(parse_rfc3339("2026-02-30"), None);
+        assert_eq!(parse_rfc3339("2026-11-22T25:00:00Z"), None);
+        assert_eq!(format_rfc3339(-1), "1969-12-31T23:59:59Z");
+    }
+}
