@@ -26,7 +26,7 @@ pub struct PeerAddArgs {
     /// The peer's public key, as printed by `dossier key show` on the peer.
     #[arg(long, value_name = "PUBKEY")]
     pub key: String,
-    /// What the peer may read and write here: MARKET[/KIND,...][:ro|:rw]; MARKET may be *.
+    /// What the peer may read and write here: `MARKET[/KIND,...][:ro|:rw]`; MARKET may be `*`.
     /// Repeat for several, e.g. --scope IN-UPI --scope '*/sop,plugin:ro'.
     #[arg(long = "scope", value_name = "SCOPE", required = true)]
     pub scopes: Vec<String>,
