@@ -19,7 +19,6 @@ pub(crate) fn refresh(
     id: &DocId,
     kind: DocKind,
     doc: &Automerge,
-    _now: i64,
 ) -> Result<()> {
     let updated_at: i64 = tx.query_row(
         "SELECT updated_at FROM docs WHERE id = ?1",
@@ -75,7 +74,7 @@ pub(crate) fn verify(
     doc: &Automerge,
 ) -> Result<()> {
     let before = dump(tx, id)?;
-    refresh(tx, id, kind, doc, 0)?;
+    refresh(tx, id, kind, doc)?;
     let after = dump(tx, id)?;
     if before != after {
         return Err(Error::Document {

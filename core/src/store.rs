@@ -804,7 +804,7 @@ impl<'s> Write<'s> {
             )?;
             held.stamp = change_seq;
             held.base = held.doc.get_heads();
-            projection::refresh(self.tx, &id, held.kind, &held.doc, self.now)?;
+            projection::refresh(self.tx, &id, held.kind, &held.doc)?;
         }
         Ok(())
     }
