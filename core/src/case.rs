@@ -10,6 +10,7 @@
 //! `pending` or `on_hold` its SLA clocks are paused (the paused time is added to each unmet
 //! metric when the case resumes).
 
+use crate::plugin::Trigger;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
@@ -481,9 +482,9 @@ pub struct CaseFilter {
 }
 
 const MAX_SUBJECT: usize = 500;
-const MAX_TEXT: usize = 20_000;
+pub(crate) const MAX_TEXT: usize = 20_000;
 
-fn check_len(field: &str, v: &str, max: usize) -> Result<()> {
+pub(crate) fn check_len(field: &str, v: &str, max: usize) -> Result<()> {
     if v.chars().count() > max {
         return Err(Error::invalid(
             field,
@@ -493,7 +494,7 @@ fn check_len(field: &str, v: &str, max: usize) -> Result<()> {
     Ok(())
 }
 
-fn check_token(field: &str, v: &str) -> Result<()> {
+pub(crate) fn check_token(field: &str, v: &str) -> Result<()> {
     let ok = !v.is_empty()
         && v.len() <= 64
         && v.chars()
@@ -620,7 +621,7 @@ fn write_dispute(dt: &mut DocTx<'_>, d: &Dispute) -> Result<()> {
     Ok(())
 }
 
-fn set_field(dt: &mut DocTx<'_>, key: &str, value: Option<&str>) -> Result<()> {
+pub(crate) fn set_field(dt: &mut DocTx<'_>, key: &str, value: Option<&str>) -> Result<()> {
     check_token("field name", key)?;
     let fields = dt.map(&ObjId::Root, "fields")?;
     let path = format!("fields.{key}");
@@ -634,7 +635,7 @@ fn set_field(dt: &mut DocTx<'_>, key: &str, value: Option<&str>) -> Result<()> {
     }
 }
 
-fn add_tag(dt: &mut DocTx<'_>, tag: &str) -> Result<()> {
+pub(crate) fn add_tag(dt: &mut DocTx<'_>, tag: &str) -> Result<()> {
     check_token("tag", tag)?;
     let tags = dt.map(&ObjId::Root, "tags")?;
     let tag = dt.key("tags", &tag.to_lowercase());
@@ -808,7 +809,7 @@ fn scalar_str(v: &Value<'_>) -> Option<String> {
 }
 
 /// Sets a new status with its event, pausing or resuming SLA clocks.
-fn change_status(dt: &mut DocTx<'_>, from: Status, to: Status) -> Result<()> {
+pub(crate) fn change_status(dt: &mut DocTx<'_>, from: Status, to: Status) -> Result<()> {
     if from == to {
         return Ok(());
     }
@@ -876,6 +877,7 @@ impl Store {
     /// [`Error::Invalid`] for a bad market, an empty or oversized subject, a bad payment field.
     pub fn create_case(&self, new: NewCase) -> Result<Case> {
         let id = self.write("case.create", Origin::Local, |w| create_case_in(w, &new))?;
+        self.after_change(&id, &[(Trigger::CaseCreated, None)]);
         self.case_by_id(&id)
     }
 
@@ -884,7 +886,7 @@ impl Store {
     /// # Errors
     /// The first invalid case's error, with its index in `cases`; nothing is stored then.
     pub fn create_cases(&self, cases: &[NewCase]) -> Result<Vec<DocId>> {
-        self.write("case.create", Origin::Local, |w| {
+        let ids = self.write("case.create", Origin::Local, |w| {
             cases
                 .iter()
                 .enumerate()
@@ -895,8 +897,14 @@ impl Store {
                         reason: e.to_string(),
                     })
                 })
-                .collect()
-        })
+                .collect::<Result<Vec<DocId>>>()
+        })?;
+        if self.workflow().is_some() {
+            for id in &ids {
+                self.after_change(id, &[(Trigger::CaseCreated, None)]);
+            }
+        }
+        Ok(ids)
     }
 
     /// The merged view of a case, by number or id.
@@ -959,6 +967,17 @@ impl Store {
         } else {
             Vec::new()
         };
+        // Plugins see the status before and may refuse a solve; without a plugin host this
+        // costs nothing.
+        let before = match self.workflow() {
+            Some(_) => Some(self.case_by_id(&id)?.status),
+            None => None,
+        };
+        if update.status == Some(Status::Solved)
+            && before.is_some_and(|s| s != Status::Solved && s != Status::Closed)
+        {
+            self.before_solve(&id)?;
+        }
         self.write("case.update", Origin::Local, |w| {
             let number = edit_open_case(w, &id, |dt, case| {
                 if let Some(s) = update.status {
@@ -1032,6 +1051,14 @@ impl Store {
             }
             Ok(())
         })?;
+        if let Some(before) = before {
+            let mut triggers = Vec::new();
+            if update.status.is_some_and(|s| s != before) {
+                triggers.push((Trigger::StatusChanged, Some(before)));
+            }
+            triggers.push((Trigger::CaseUpdated, None));
+            self.after_change(&id, &triggers);
+        }
         self.case_by_id(&id)
     }
 
@@ -1050,6 +1077,7 @@ impl Store {
                 dt.event("note", body, if public { "public" } else { "internal" })
             })
         })?;
+        self.after_change(&id, &[(Trigger::CaseUpdated, None)]);
         self.case_by_id(&id)
     }
 

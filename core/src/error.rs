@@ -117,6 +117,28 @@ pub enum Error {
     /// An SOP walk could not proceed.
     #[error("walk failed: {0}")]
     Walk(String),
+    /// A plugin package's signature does not verify over its manifest and bytes.
+    #[error("plugin {plugin}: the package signature does not verify (tampered or corrupted)")]
+    PluginSignature {
+        /// The plugin's name.
+        plugin: String,
+    },
+    /// A plugin asked for an action the case does not allow; none of its actions was applied.
+    #[error("invalid plugin action #{index}: {reason}")]
+    InvalidAction {
+        /// Index of the first bad action.
+        index: usize,
+        /// Why.
+        reason: String,
+    },
+    /// A before-solve plugin refused to let the case be solved.
+    #[error("solve refused by {plugin}: {reason}")]
+    SolveRefused {
+        /// The plugin (`name@version`).
+        plugin: String,
+        /// Its reason.
+        reason: String,
+    },
     /// The document's stored bytes could not be decoded.
     #[error("document {id} cannot be loaded: {reason}")]
     Document {

@@ -14,6 +14,7 @@
 //! | [`sop`] | SOP documents, change control (four eyes), walking published versions |
 //! | [`article`] | knowledge articles, publishing, verification, full-text search |
 //! | [`history`] | who changed what, views at earlier heads, unresolved conflicts |
+//! | [`plugin`] | workflow plugins: signed packages, trusted publishers, actions and the hook a plugin host implements |
 //! | [`exchange`] | change packs: exchanging changes between stores without a network |
 //! | [`sync`] | authenticated, scoped sync with peers: the sans-I/O session engine, keys, peers and scopes, signed bundle files |
 //! | [`time`] | UTC dates and RFC 3339 times from and to epoch milliseconds |
@@ -60,6 +61,7 @@ pub mod error;
 pub mod exchange;
 pub mod history;
 mod id;
+pub mod plugin;
 mod projection;
 pub mod redact;
 pub mod report;
@@ -80,6 +82,9 @@ pub use error::{Error, Result};
 pub use exchange::Applied;
 pub use history::{Conflict, HistoryEntry};
 pub use id::DocId;
+pub use plugin::{
+    Action, PluginInfo, PluginManifest, PluginPackage, PluginRun, PublisherKey, Trigger, Workflow,
+};
 pub use schema::END_VERSION as SCHEMA_VERSION;
 pub use sop::{Sop, SopDefinition, SopStatus, SopSummary, Violation, WalkResult};
 pub use store::{ChangeNotice, DocKind, Durability, Origin, Store, StoreOptions, SubscriptionId};

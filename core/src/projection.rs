@@ -29,7 +29,7 @@ pub(crate) fn refresh(
         DocKind::Case => case::project(tx, id, doc, updated_at),
         DocKind::Sop => sop::project(tx, id, doc, updated_at),
         DocKind::Article => article::project(tx, id, doc, updated_at),
-        DocKind::Plugin => Ok(()),
+        DocKind::Plugin => crate::plugin::project(tx, id, doc, updated_at),
     }
 }
 
@@ -43,6 +43,7 @@ const TABLES: &[(&str, &str)] = &[
     ("sops", "id"),
     ("articles", "id"),
     ("articles_fts", "doc_id"),
+    ("plugins", "id"),
 ];
 
 fn dump(tx: &Transaction<'_>, id: &DocId) -> Result<Vec<String>> {

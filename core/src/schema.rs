@@ -359,6 +359,37 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO article_fts_rows(fts_rowid, doc_id, locale)
         SELECT rowid, doc_id, locale FROM articles_fts;
     "#,
+    // 7: workflow plugins: the projection of plugin documents, the publishers this site trusts,
+    // and compiled code this host made (never received from anyone).
+    r#"
+    CREATE TABLE plugins (
+        id           TEXT PRIMARY KEY REFERENCES docs(id),
+        name         TEXT NOT NULL,
+        version      TEXT NOT NULL,
+        api          TEXT NOT NULL,
+        markets      TEXT NOT NULL,
+        triggers     TEXT NOT NULL,
+        description  TEXT NOT NULL,
+        sha256       TEXT NOT NULL,
+        publisher    TEXT NOT NULL,
+        signature_ok INTEGER NOT NULL,
+        updated_at   INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX plugins_name ON plugins(name);
+
+    CREATE TABLE plugin_trust (
+        public_key TEXT PRIMARY KEY,
+        added_at   INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE plugin_code (
+        sha256     TEXT NOT NULL,
+        engine     TEXT NOT NULL,
+        bytes      BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (sha256, engine)
+    ) STRICT;
+    "#,
 ];
 
 /// Brings `conn` to [`END_VERSION`], creating the schema on an empty file.
@@ -443,6 +474,19 @@ fn backfill(tx: &rusqlite::Transaction<'_>, version: u32) -> Result<()> {
                 "UPDATE cases SET sla_paused_since = ?1 WHERE id = ?2",
                 rusqlite::params![case.paused_since, key],
             )?;
+        }
+    }
+    if version == 7 {
+        // Plugin documents could arrive by sync before this build projected them.
+        let ids: Vec<(String, i64)> = {
+            let mut stmt = tx.prepare("SELECT id, updated_at FROM docs WHERE kind = 'plugin'")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        for (key, updated_at) in ids {
+            let id: crate::DocId = key.parse()?;
+            let (doc, _, _) = crate::store::load_doc(tx, &id)?;
+            crate::plugin::project(tx, &id, &doc, updated_at)?;
         }
     }
     Ok(())

@@ -146,6 +146,7 @@ struct Inner {
     author: String,
     actor: ActorId,
     clock: Clock,
+    workflow: Mutex<Option<Arc<dyn crate::plugin::Workflow>>>,
 }
 
 /// A Dossier store: one SQLite file holding cases, SOPs and articles.
@@ -290,6 +291,7 @@ impl Store {
                 // machine) must never mint changes with the same actor and sequence number.
                 actor: ActorId::random(),
                 clock: options.clock.unwrap_or_else(|| Arc::new(system_clock)),
+                workflow: Mutex::new(None),
             }),
         })
     }
@@ -462,6 +464,11 @@ impl Store {
             origin,
         });
         Ok(out)
+    }
+
+    /// Where the plugin host lives ([`Store::set_workflow`]).
+    pub(crate) fn workflow_slot(&self) -> &Mutex<Option<Arc<dyn crate::plugin::Workflow>>> {
+        &self.inner.workflow
     }
 
     pub(crate) fn meta(&self, op: &str, at: i64) -> ChangeMeta {

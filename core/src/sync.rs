@@ -55,7 +55,7 @@
 
 mod bundle;
 mod ingress;
-mod keys;
+pub(crate) mod keys;
 mod peers;
 mod scope;
 mod session;

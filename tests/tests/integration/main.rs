@@ -10,3 +10,4 @@ mod redaction;
 mod report;
 mod sop;
 mod storage;
+mod workflow;
