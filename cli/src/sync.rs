@@ -11,11 +11,11 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::{ArgGroup, Args};
 use dossier::Store;
 use dossier::sync::{PublicKey, Scope, Side, SyncReport};
-use dossier_net::{Hub, HubConfig, NetConfig, Retry, SessionOutcome};
+use dossier_net::{Hub, HubConfig, NetConfig, Retry, ServerTls, SessionOutcome};
 
 /// `dossier peer add --site S --key PUBKEY --scope MARKET[:ro] ...`
 #[derive(Debug, Args)]
@@ -40,7 +40,7 @@ pub struct PeerListArgs {}
 #[derive(Debug, Args)]
 pub struct KeyShowArgs {}
 
-/// `dossier serve --listen 127.0.0.1:7700`
+/// `dossier serve --listen 127.0.0.1:7700 [--tls-cert cert.pem --tls-key key.pem]`
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address and port to listen on.
@@ -49,15 +49,26 @@ pub struct ServeArgs {
     /// Most sync sessions at once; more are told to retry later.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_sessions: usize,
+    /// Serve wss:// with this PEM certificate chain (the hub's certificate first), for a hub
+    /// not behind a TLS-terminating proxy.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
-/// `dossier sync --hub ws://HOST:PORT | --export FILE --for SITE | --import FILE`
+/// `dossier sync --hub ws[s]://HOST:PORT [--ca-cert FILE] | --export FILE --for SITE |
+/// --import FILE`
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("mode").required(true).args(["hub", "export", "import"])))]
 pub struct SyncArgs {
-    /// Sync with the hub at this address.
-    #[arg(long, value_name = "ws://HOST:PORT")]
+    /// Sync with the hub at this address (wss:// for a hub serving TLS).
+    #[arg(long, value_name = "ws[s]://HOST:PORT")]
     pub hub: Option<String>,
+    /// Trust the CA certificates in this PEM file for a wss:// hub. Repeat for several.
+    #[arg(long = "ca-cert", value_name = "FILE", requires = "hub")]
+    pub ca_certs: Vec<PathBuf>,
     /// Write the changes SITE lacks into this signed bundle file.
     #[arg(long, value_name = "FILE", requires = "for_site")]
     pub export: Option<PathBuf>,
@@ -172,11 +183,18 @@ fn outcome_line(o: &SessionOutcome, json: bool) -> String {
 /// Runs the hub until Ctrl-C, printing one line per session (JSON lines with `--json`).
 ///
 /// # Errors
-/// The address cannot be bound; the runtime cannot start.
+/// The address cannot be bound; the TLS certificate or key cannot be used; the runtime cannot
+/// start.
 pub fn run_serve(store: &Store, args: &ServeArgs, json: bool) -> Result<()> {
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(ServerTls::from_pem_files(cert, key)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
     let rt = runtime()?;
     rt.block_on(async {
         let config = HubConfig {
+            tls,
             max_sessions: args.max_sessions,
             on_session: Some(Arc::new(move |o: &SessionOutcome| {
                 // A log line that cannot be written must not take the hub down.
@@ -186,18 +204,18 @@ pub fn run_serve(store: &Store, args: &ServeArgs, json: bool) -> Result<()> {
         };
         let hub = Hub::bind(store.clone(), args.listen.as_str(), config)
             .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
+            .map_err(|e| anyhow!("cannot listen on {}: {e}", args.listen))?;
         let addr = hub.local_addr();
         if json {
             print_json(&serde_json::json!({
-                "listening": format!("ws://{addr}"),
+                "listening": format!("{scheme}://{addr}"),
                 "site": store.site(),
                 "public_key": store.public_key()?,
             }))?;
         } else {
             writeln!(
                 stdout(),
-                "hub {} listening on ws://{addr} (Ctrl-C to stop)",
+                "hub {} listening on {scheme}://{addr} (Ctrl-C to stop)",
                 store.site()
             )?;
         }
@@ -282,6 +300,10 @@ impl ProgressLine {
 /// reached after the attempts, or a file could not be read or written.
 pub fn run_sync(store: &Store, args: &SyncArgs, json: bool) -> Result<()> {
     if let Some(url) = &args.hub {
+        let mut config = NetConfig::default();
+        for ca in &args.ca_certs {
+            config.tls_roots.add_pem_file(ca)?;
+        }
         let rt = runtime()?;
         let retry = Retry {
             attempts: args.attempts.max(1),
@@ -292,11 +314,12 @@ pub fn run_sync(store: &Store, args: &SyncArgs, json: bool) -> Result<()> {
             .block_on(dossier_net::sync_with_retry_progress(
                 store,
                 url,
-                &NetConfig::default(),
+                &config,
                 &retry,
                 &mut |r| line.show(r),
             ))
-            .with_context(|| format!("sync with {url} failed"));
+            // The reason goes into the one line the CLI prints (it shows no error chain).
+            .map_err(|e| anyhow!("sync with {url} failed: {e}"));
         line.finish();
         let report = report?;
         if json {

@@ -15,15 +15,17 @@ use std::time::Duration;
 use dossier::Store;
 use dossier::sync::{Session, SyncReport};
 use futures_util::SinkExt;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::error::{Error, Result};
-use crate::{NetConfig, transport};
+use crate::{NetConfig, ServerTls, transport};
 
 /// What became of one connection, for the operator's log.
 #[derive(Debug)]
@@ -48,6 +50,8 @@ pub struct HubConfig {
     pub shutdown_grace: Duration,
     /// Told about every finished connection (e.g. to print a line per session).
     pub on_session: Option<OnSession>,
+    /// Serve `wss://` with this certificate and key instead of plain `ws://`.
+    pub tls: Option<ServerTls>,
 }
 
 impl Default for HubConfig {
@@ -57,6 +61,7 @@ impl Default for HubConfig {
             max_sessions: 64,
             shutdown_grace: Duration::from_secs(10),
             on_session: None,
+            tls: None,
         }
     }
 }
@@ -67,6 +72,7 @@ impl std::fmt::Debug for HubConfig {
             .field("net", &self.net)
             .field("max_sessions", &self.max_sessions)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("tls", &self.tls.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -176,11 +182,45 @@ async fn serve_one(
     has_slot: bool,
 ) -> Result<SyncReport> {
     let net = &config.net;
-    let handshake =
-        tokio_tungstenite::accept_async_with_config(tcp, Some(transport::ws_config(net)));
-    let mut ws = tokio::time::timeout(net.handshake_timeout, handshake)
+    let ws_config = Some(transport::ws_config(net));
+    let timeout = |_| Error::Timeout("the websocket handshake");
+    if let Some(tls) = &config.tls {
+        #[cfg(feature = "tls")]
+        {
+            let ws = tokio::time::timeout(net.handshake_timeout, async {
+                let stream = tls.acceptor().accept(tcp).await?;
+                Ok::<_, Error>(
+                    tokio_tungstenite::accept_async_with_config(stream, ws_config).await?,
+                )
+            })
+            .await
+            .map_err(timeout)??;
+            return serve_ws(ws, store, net, has_slot).await;
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            // A `ServerTls` cannot be made without the feature.
+            let _ = tls;
+            return Err(Error::TlsUnavailable);
+        }
+    }
+    let handshake = tokio_tungstenite::accept_async_with_config(tcp, ws_config);
+    let ws = tokio::time::timeout(net.handshake_timeout, handshake)
         .await
-        .map_err(|_| Error::Timeout("the websocket handshake"))??;
+        .map_err(timeout)??;
+    serve_ws(ws, store, net, has_slot).await
+}
+
+/// Runs one session over an accepted WebSocket, or tells the site the hub is busy.
+async fn serve_ws<S>(
+    mut ws: WebSocketStream<S>,
+    store: Store,
+    net: &NetConfig,
+    has_slot: bool,
+) -> Result<SyncReport>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
     if !has_slot {
         let _ = ws
             .send(Message::Close(Some(CloseFrame {

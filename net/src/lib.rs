@@ -7,7 +7,9 @@
 //! handshake and on every wait, a bound on concurrent sessions, a maximum message size enforced
 //! by the WebSocket layer before a message is buffered whole, graceful shutdown, and client
 //! reconnects with exponential backoff. Store calls block briefly on SQLite, so each message is
-//! handled on tokio's blocking pool.
+//! handled on tokio's blocking pool. With the `tls` cargo feature, a hub can serve `wss://`
+//! itself ([`HubConfig::tls`]) and clients trust the private CAs they are given
+//! ([`NetConfig::tls_roots`]); see [`tls`].
 //!
 //! # Layout
 //!
@@ -16,6 +18,7 @@
 //! | [`hub`] | [`Hub`]: accepts sites, one [`Session`](dossier::sync::Session) each, bounded |
 //! | [`client`] | [`sync_with_hub`] and [`sync_with_retry`]: one session from a site |
 //! | [`error`] | [`Error`], the crate's one error type |
+//! | [`tls`] | [`ServerTls`] and [`TrustedRoots`]: `wss://` with rustls (feature `tls`) |
 //! | `transport` | running a session over a WebSocket stream |
 //!
 //! # Example
@@ -51,6 +54,7 @@
 pub mod client;
 pub mod error;
 pub mod hub;
+pub mod tls;
 mod transport;
 
 use std::time::Duration;
@@ -62,18 +66,22 @@ pub use client::{
 };
 pub use error::{Error, Result};
 pub use hub::{Hub, HubConfig, SessionOutcome};
+pub use tls::{ServerTls, TrustedRoots};
 
 /// Limits and timeouts of one session over the network, on either side.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetConfig {
     /// The engine's limits; `max_message_bytes` is also the WebSocket message size limit.
     pub session: SessionConfig,
-    /// Longest the WebSocket handshake (and the TCP connect) may take.
+    /// Longest the WebSocket handshake (with the TCP connect and any TLS handshake) may take.
     pub handshake_timeout: Duration,
     /// Longest wait for the peer's next message.
     pub idle_timeout: Duration,
     /// Longest a whole session may take.
     pub session_timeout: Duration,
+    /// The root certificates a client trusts for `wss://` hubs (none by default). The hub's
+    /// side ignores them.
+    pub tls_roots: TrustedRoots,
 }
 
 impl Default for NetConfig {
@@ -83,6 +91,7 @@ impl Default for NetConfig {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             session_timeout: Duration::from_secs(30 * 60),
+            tls_roots: TrustedRoots::default(),
         }
     }
 }

@@ -8,3 +8,4 @@ mod ingress;
 mod lifecycle;
 mod scope;
 mod support;
+mod tls;
