@@ -37,6 +37,7 @@ struct Hub {
     runtime: tokio::runtime::Runtime,
     server: Option<dossier_net::hub::Hub>,
     url: String,
+    store: Store,
 }
 
 impl Hub {
@@ -58,7 +59,7 @@ impl Hub {
             .enable_all()
             .build()?;
         let server = runtime.block_on(dossier_net::hub::Hub::bind(
-            store,
+            store.clone(),
             "127.0.0.1:0",
             dossier_net::hub::HubConfig::default(),
         ))?;
@@ -67,6 +68,7 @@ impl Hub {
             runtime,
             server: Some(server),
             url,
+            store,
         })
     }
 
@@ -114,7 +116,7 @@ fn node_text(store: &Store, sop: &dossier::DocId, node: &str) -> Result<String> 
         .unwrap_or_default())
 }
 
-pub fn run(keep: bool, report: &Path, out: &mut dyn Write) -> Result<()> {
+pub fn run(keep: bool, report: &Path, plugins: Option<&Path>, out: &mut dyn Write) -> Result<()> {
     let dir = tempfile::Builder::new().prefix("dossier-demo-").tempdir()?;
     writeln!(
         out,
@@ -130,7 +132,7 @@ pub fn run(keep: bool, report: &Path, out: &mut dyn Write) -> Result<()> {
             "deleted at the end; --keep keeps it"
         }
     )?;
-    story(dir.path(), report, out)?;
+    story(dir.path(), report, plugins, out)?;
     writeln!(out)?;
     if keep {
         let path = dir.keep();
@@ -152,7 +154,7 @@ pub fn run(keep: bool, report: &Path, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-fn story(dir: &Path, report: &Path, out: &mut dyn Write) -> Result<()> {
+fn story(dir: &Path, report: &Path, plugins: Option<&Path>, out: &mut dyn Write) -> Result<()> {
     // 1. Two sites.
     section(out, 1, "Two sites")?;
     let mx = open(dir, "mx1.db", "MX1", "lucia")?;
@@ -524,6 +526,19 @@ fn story(dir: &Path, report: &Path, out: &mut dyn Write) -> Result<()> {
         )?;
     }
 
+    section(
+        out,
+        7,
+        "A market plugin travels by sync and runs at the site",
+    )?;
+    match plugins {
+        Some(dir) => plugin_story(&hub, &mx, &blr, dir, out)?,
+        None => writeln!(
+            out,
+            "  (skipped: run `cargo xtask demo` to build the example plugins to WebAssembly)"
+        )?,
+    }
+
     hub.stop();
 
     // The operations report of what just happened, from MX1's merged store.
@@ -537,7 +552,7 @@ fn story(dir: &Path, report: &Path, out: &mut dyn Write) -> Result<()> {
     )?;
 
     // 7. Summary.
-    section(out, 7, "What you saw")?;
+    section(out, 8, "What you saw")?;
     for line in [
         "1. Each site keeps its own SQLite file, works with no network, and syncs",
         "   through an authenticated hub that enforces each site's scopes.",
@@ -548,6 +563,8 @@ fn story(dir: &Path, report: &Path, out: &mut dyn Write) -> Result<()> {
         "4. After merging both ways the two sites are identical, byte for byte.",
         "5. Publishing an SOP needs a second person; agents walk the published version.",
         "6. Each walk is recorded on the case, and feeds the operations report.",
+        "7. Market rules ship as signed, sandboxed WebAssembly plugins through the same",
+        "   sync; a site runs only what a publisher it trusts signed.",
     ] {
         writeln!(out, "  {line}")?;
     }
@@ -564,6 +581,98 @@ fn story(dir: &Path, report: &Path, out: &mut dyn Write) -> Result<()> {
     writeln!(
         out,
         "  dossier case new --market IN-UPI --category failed_payment \\\n      --subject \"Money debited but not received\""
+    )?;
+    Ok(())
+}
+
+/// The India market team signs `in-upi-failed-txn` and installs it at the hub; it reaches BLR2
+/// by sync, BLR2 trusts the team's key, and the plugin sets the RBI reversal deadline on a new
+/// case and refuses to let it be solved without the RRN.
+fn plugin_story(hub: &Hub, mx: &Store, blr: &Store, dir: &Path, out: &mut dyn Write) -> Result<()> {
+    use dossier::{PluginPackage, PublisherKey};
+    let wasm_path = dir.join("in_upi_failed_txn.wasm");
+    let wasm = std::fs::read(&wasm_path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", wasm_path.display()))?;
+    let host = crate::plugin::host()?;
+    let manifest = host.inspect(&wasm)?;
+    let team = PublisherKey::generate()?;
+    let package = PluginPackage::sign(manifest, wasm, &team)?;
+    let info = hub.store.install_plugin(&package)?;
+    writeln!(
+        out,
+        "  The India market team signs {}@{} ({} KiB of WebAssembly) and installs it at the hub.",
+        info.name,
+        info.version,
+        package.wasm.len() / 1024
+    )?;
+    hub.sync_all(mx, blr, &mut std::io::sink())?;
+    let arrived = blr.plugin(&info.name)?;
+    writeln!(
+        out,
+        "  It reaches BLR2 by sync; BLR2 does not trust its publisher yet, so it is {}.",
+        if arrived.active {
+            "ACTIVE (wrong)"
+        } else {
+            "inactive"
+        }
+    )?;
+    if arrived.active {
+        bail!("an untrusted plugin would run");
+    }
+    blr.trust_publisher(&team.public_key())?;
+    blr.set_workflow(std::sync::Arc::new(host));
+    let t = blr.now() - 3 * 3_600_000;
+    let mut new = NewCase::new(
+        "IN-UPI",
+        Category::FailedPayment,
+        "UPI transfer to a friend debited, not credited",
+    );
+    new.fields.insert("txn_type".into(), "p2p".into());
+    new.payment = Some(Payment {
+        rail: Some("upi".into()),
+        amount_minor: Some(250_000),
+        currency: Some("INR".into()),
+        txn_at: Some(t),
+        ..Default::default()
+    });
+    let case = blr.create_case(new)?;
+    let Some(due) = case.sla.get("reversal") else {
+        bail!("the plugin did not set the reversal deadline");
+    };
+    writeln!(
+        out,
+        "  BLR2 trusts the team's key and opens {}: the plugin sets the T+1 reversal deadline ({})",
+        case.number,
+        output::time(due.due_at)
+    )?;
+    writeln!(out, "  and tags it {}.", case.tags.join(", "))?;
+    let solve = CaseUpdate {
+        status: Some(Status::Solved),
+        ..Default::default()
+    };
+    match blr.update_case(&case.number, solve.clone()) {
+        Err(dossier::Error::SolveRefused { plugin, reason }) => writeln!(
+            out,
+            "  Solving it without the RRN is refused by {plugin}: {reason}"
+        )?,
+        Ok(_) => bail!("the plugin let a case without an RRN be solved"),
+        Err(e) => return Err(e.into()),
+    }
+    blr.update_case(
+        &case.number,
+        CaseUpdate {
+            payment: Some(Payment {
+                txn_ref: Some("412233445566".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )?;
+    let solved = blr.update_case(&case.number, solve)?;
+    writeln!(
+        out,
+        "  With RRN 412233445566 recorded, {} is {}.",
+        solved.number, solved.status
     )?;
     Ok(())
 }

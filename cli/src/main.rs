@@ -14,6 +14,7 @@ mod case;
 mod demo;
 mod kb;
 mod output;
+mod plugin;
 mod report;
 mod sop;
 mod sync;
@@ -80,6 +81,9 @@ enum Command {
     /// This site's signing key.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Install, list, trust and dry-run workflow plugins.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
     /// Run the sync hub.
     Serve(sync::ServeArgs),
     /// Sync with a hub, or through signed bundle files.
@@ -94,6 +98,10 @@ enum Command {
         /// Where to write the HTML operations report of what the demo did.
         #[arg(long, value_name = "FILE", default_value = "dossier-demo-report.html")]
         report: std::path::PathBuf,
+        /// A directory with the example plugins built to WebAssembly (`cargo xtask demo`
+        /// builds them and passes this); without it the plugin part is skipped.
+        #[arg(long, value_name = "DIR")]
+        plugins: Option<std::path::PathBuf>,
     },
 }
 
@@ -125,14 +133,17 @@ pub fn open_store(global: &Global) -> Result<Store> {
             global.db.display()
         );
     }
-    Ok(Store::open(
+    let store = Store::open(
         &global.db,
         StoreOptions {
             site: None,
             author: global.author.clone().filter(|a| !a.trim().is_empty()),
             ..Default::default()
         },
-    )?)
+    )?;
+    // Case commands run the active plugins of the case's market on their triggers.
+    store.set_workflow(std::sync::Arc::new(plugin::host()?));
+    Ok(store)
 }
 
 /// Reads a whole UTF-8 file named on the command line, without a leading byte-order mark
@@ -210,8 +221,13 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Key(KeyCommand::Show(a)) => sync::run_key_show(&open_store(g)?, &a, g.json),
         Command::Serve(a) => sync::run_serve(&open_store(g)?, &a, g.json),
         Command::Sync(a) => sync::run_sync(&open_store(g)?, &a, g.json),
+        Command::Plugin(cmd) => plugin::run(g, cmd, out),
         Command::Report(args) => report::run(&open_store(g)?, &args, g.json),
-        Command::Demo { keep, report } => demo::run(keep, &report, out),
+        Command::Demo {
+            keep,
+            report,
+            plugins,
+        } => demo::run(keep, &report, plugins.as_deref(), out),
     }
 }
 

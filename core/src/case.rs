@@ -1349,7 +1349,11 @@ pub(crate) fn edit_open_case<T>(
             number: case.number,
         });
     }
-    w.edit(id, DocKind::Case, |dt| f(dt, &case))
+    w.edit(id, DocKind::Case, |dt| {
+        let out = f(dt, &case)?;
+        crate::plugin::actions::clear_satisfied_requirements(dt, *id)?;
+        Ok(out)
+    })
 }
 
 /// Rewrites a case's projection rows.

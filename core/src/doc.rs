@@ -52,6 +52,11 @@ impl<'a> DocTx<'a> {
         Reader::new(&self.tx, None)
     }
 
+    /// The document as this transaction sees it, for whole-document views.
+    pub fn doc(&self) -> &Transaction<'a> {
+        &self.tx
+    }
+
     fn clean<'s>(&mut self, path: &str, value: &'s str) -> Cow<'s, str> {
         let r = redact::redact(value);
         if r.findings.is_empty() {

@@ -645,8 +645,7 @@ impl Store {
                 rusqlite::params![key.to_string(), at],
             )?;
             Ok(())
-        })?;
-        self.refresh_plugin_rows()
+        })
     }
 
     /// Stops trusting `key`; its plugins stop running here.
@@ -684,12 +683,6 @@ impl Store {
             .collect();
         set.insert(self.public_key()?.to_string());
         Ok(set)
-    }
-
-    // Trust lives outside documents, so nothing to refresh today; kept as the one place to hook
-    // a cache of verified packages.
-    fn refresh_plugin_rows(&self) -> Result<()> {
-        Ok(())
     }
 
     /// Compiled code for a component, as this host compiled it earlier (`engine` names the

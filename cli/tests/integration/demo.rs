@@ -8,7 +8,8 @@ fn the_demo_exits_0_and_shows_merge_redaction_four_eyes_and_the_walk() {
     let out = env.ok(&["demo"]);
     for want in [
         "== 1. Two sites ==",
-        "== 7. What you saw ==",
+        "== 8. What you saw ==",
+        "(skipped: run `cargo xtask demo`",
         "411111******1111",
         "cvv [removed]",
         "\"Verify first: was the customer's account debited? Check the bank statement, not the app.\"",
@@ -36,6 +37,24 @@ fn the_demo_exits_0_and_shows_merge_redaction_four_eyes_and_the_walk() {
         !std::path::Path::new(dir).exists(),
         "{dir} should be removed"
     );
+}
+
+#[test]
+fn with_the_example_plugins_the_demo_runs_a_plugin_that_arrived_by_sync() {
+    let env = Env::empty();
+    let wasm = dossier_plugins::testing::build_component("in-upi-failed-txn");
+    let dir = wasm.parent().expect("component directory");
+    let out = env.ok(&["demo", "--plugins", dir.to_str().expect("utf-8 path")]);
+    for want in [
+        "== 7. A market plugin travels by sync and runs at the site ==",
+        "It reaches BLR2 by sync; BLR2 does not trust its publisher yet, so it is inactive.",
+        "the plugin sets the T+1 reversal deadline",
+        "missing-payment-txn-ref",
+        "Solving it without the RRN is refused by in-upi-failed-txn@",
+        "is solved.",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in\n{out}");
+    }
 }
 
 #[test]

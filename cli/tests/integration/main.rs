@@ -7,8 +7,10 @@
 mod case;
 mod demo;
 mod kb;
+mod plugin;
 mod redaction;
 mod sop;
+mod sync_tls;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -119,6 +119,13 @@ impl Action {
 
 /// Whether `case` has the field `name` (a key of `fields`, or `payment.txn_ref` and friends).
 pub fn has_field(case: &Case, name: &str) -> bool {
+    // The WIT spells payment and dispute members in kebab case (`payment.txn-ref`).
+    let name = if name.starts_with("payment.") || name.starts_with("dispute.") {
+        std::borrow::Cow::Owned(name.replace('-', "_"))
+    } else {
+        std::borrow::Cow::Borrowed(name)
+    };
+    let name = name.as_ref();
     let p = &case.payment;
     let d = case.dispute.as_ref();
     let present = |v: Option<&String>| v.is_some_and(|s| !s.trim().is_empty());
@@ -298,6 +305,9 @@ fn apply(dt: &mut DocTx<'_>, case: &Case, actions: &[Action]) -> Result<Vec<Stri
                         add_tag(dt, &tag)?;
                         dt.event("field_required", &format!("{name}: {reason}"), "internal")?;
                     }
+                    let required = dt.map(&root, "required")?;
+                    let key = dt.key("required", name);
+                    dt.put_str(&required, key.as_str(), "required", reason)?;
                     refusals.push(format!("{name} is required: {reason}"));
                 }
             }
@@ -311,6 +321,31 @@ fn apply(dt: &mut DocTx<'_>, case: &Case, actions: &[Action]) -> Result<Vec<Stri
         }
     }
     Ok(refusals)
+}
+
+/// Drops the `missing-<field>` tag of every field a plugin required that the case now has, so
+/// the tag means "still missing" whoever filled the field in. Called by every case edit.
+pub(crate) fn clear_satisfied_requirements(dt: &mut DocTx<'_>, id: DocId) -> Result<()> {
+    let root = ObjId::Root;
+    let Some(required) = dt.read().map(&root, "required") else {
+        return Ok(());
+    };
+    let names = dt.read().keys(&required);
+    if names.is_empty() {
+        return Ok(());
+    }
+    let case = crate::case::materialize(id, dt.doc(), None)?;
+    for name in names {
+        if has_field(&case, &name) {
+            dt.delete(&required, name.as_str())?;
+            let tag = missing_tag(&name);
+            let tags = dt.map(&root, "tags")?;
+            if dt.read().get(&tags, tag.as_str()).is_some() {
+                dt.delete(&tags, tag.as_str())?;
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Store {

@@ -5,6 +5,8 @@
 
 mod convergence;
 mod crash;
+mod disk;
+mod fuzz_regressions;
 mod merge;
 mod redaction;
 mod report;

@@ -236,7 +236,8 @@ fn before_solve_can_refuse_and_required_fields_are_tagged_until_present() {
         &[Trigger::BeforeSolve],
         |_| {
             Ok(vec![Action::RequireField {
-                name: "payment.txn_ref".into(),
+                // The WIT's spelling; `payment.txn_ref` works too.
+                name: "payment.txn-ref".into(),
                 reason: "the RRN is needed to trace the reversal".into(),
             }])
         },
@@ -250,7 +251,7 @@ fn before_solve_can_refuse_and_required_fields_are_tagged_until_present() {
     match err {
         Error::SolveRefused { plugin, reason } => {
             assert_eq!(plugin, "in-upi-failed-txn@1.0.0");
-            assert!(reason.contains("payment.txn_ref is required"), "{reason}");
+            assert!(reason.contains("payment.txn-ref is required"), "{reason}");
         }
         other => panic!("expected SolveRefused, got {other}"),
     }
@@ -270,6 +271,14 @@ fn before_solve_can_refuse_and_required_fields_are_tagged_until_present() {
             },
         )
         .unwrap();
+    // The field arrived by an ordinary edit, and the tag went with it.
+    assert!(
+        !store
+            .case(&case.number)
+            .unwrap()
+            .tags
+            .contains(&"missing-payment-txn-ref".to_string())
+    );
     let solved = store.update_case(&case.number, solve).unwrap();
     assert_eq!(solved.status, Status::Solved);
     assert!(!solved.tags.contains(&"missing-payment-txn-ref".to_string()));
