@@ -1,13 +1,18 @@
 /* The C ABI, exercised the way a desktop host uses it, under valgrind.
  *
- * Two sites work offline and merge through change packs; an SOP is imported, published with
- * four eyes and walked; articles are searched with accents folded; bad input (NULL, malformed
- * JSON, a garbage change pack, a closed case) must come back as a status code and a message,
- * never a crash. Every returned string and buffer is freed, so valgrind's leak check is exact.
+ * Two sites work offline and merge through change packs; they provision each other's public
+ * keys and carry a signed bundle file, and a tampered or truncated bundle must be refused with a
+ * status code and a message and change nothing; an SOP is imported, published with four eyes
+ * and walked; articles are searched with accents folded; bad input (NULL, malformed JSON, a
+ * garbage change pack, a closed case, a bad hub address) must come back as a status code and a
+ * message, never a crash. Every returned string and buffer is freed, so valgrind's leak check is exact.
  * `cargo xtask test` compiles this with gcc against ffi/include/dossier.h and runs it with
  * `valgrind --leak-check=full --error-exitcode=1`.
  *
- * usage: test_dossier DIR SOP_JSON_FILE
+ * With a plugin component (the example `in-upi-failed-txn`), it is installed, listed and
+ * dry-run on a case, and a case opened afterwards gets the plugin's reversal deadline.
+ *
+ * usage: test_dossier DIR SOP_JSON_FILE [PLUGIN_WASM_FILE]
  */
 
 #include <stdio.h>
@@ -63,6 +68,26 @@ static char *read_file(const char *path) {
     buf[got] = '\0';
     fclose(f);
     return buf;
+}
+
+static unsigned char *read_bytes(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    *len = 0;
+    if (f == NULL) return NULL;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc(size > 0 ? (size_t)size : 1);
+    *len = fread(buf, 1, (size_t)size, f);
+    fclose(f);
+    return buf;
+}
+
+static void write_bytes(const char *path, const unsigned char *buf, size_t len) {
+    FILE *f = fopen(path, "wb");
+    if (f == NULL) return;
+    fwrite(buf, 1, len, f);
+    fclose(f);
 }
 
 /* Merge via change packs: for every document of `from`, pack what `into` lacks and apply it. */
@@ -179,6 +204,87 @@ static void articles(DossierStore *store) {
     dossier_string_free(json);
 }
 
+/* Sites with no network: provision each other's keys, carry a signed bundle file. A tampered or
+ * truncated file is refused whole: a status, a message, and nothing stored. */
+static void bundles(DossierStore *mx, DossierStore *bl, const char *dir) {
+    char *mx_key = NULL, *bl_key = NULL, *json = NULL, number[32];
+    OK(dossier_public_key(mx, &mx_key));
+    OK(dossier_public_key(bl, &bl_key));
+    CHECK(mx_key != NULL && bl_key != NULL && strcmp(mx_key, bl_key) != 0, "two different keys");
+    OK(dossier_add_peer(mx, "BLR2", bl_key, "[\"*\"]"));
+    OK(dossier_add_peer(bl, "MX1", mx_key, "[\"IN-UPI\", \"*/sop:ro\"]"));
+    CHECK(dossier_add_peer(bl, "MX1", "not-a-key", "[\"*\"]") == DOSSIER_STATUS_INVALID, "bad key");
+    CHECK(dossier_add_peer(bl, "MX1", mx_key, "[\"india upi\"]") == DOSSIER_STATUS_INVALID,
+          "bad scope");
+    CHECK(dossier_add_peer(bl, "MX1", mx_key, "{\"scope\": 1}") == DOSSIER_STATUS_INVALID,
+          "scopes are a JSON array");
+    OK(dossier_peers(bl, &json));
+    CHECK(contains(json, "\"site\":\"MX1\"") && contains(json, mx_key), "peer listed with its key");
+    dossier_string_free(json);
+
+    OK(dossier_case_create(mx, "{\"market\":\"IN-UPI\",\"category\":\"refund\","
+                               "\"subject\":\"Refund carried by bundle\"}", &json));
+    json_field(json, "number", number, sizeof number);
+    dossier_string_free(json);
+
+    char path[4096], bad[4096];
+    snprintf(path, sizeof path, "%s/mx1-for-blr2.bundle", dir);
+    snprintf(bad, sizeof bad, "%s/tampered.bundle", dir);
+    OK(dossier_export_bundle(mx, path, "BLR2", &json));
+    CHECK(contains(json, "\"docs\":") && contains(json, "\"bytes\":"), "export reports its size");
+    dossier_string_free(json);
+    CHECK(dossier_export_bundle(mx, path, "SP3", &json) == DOSSIER_STATUS_NOT_FOUND,
+          "no bundle for a site that is not a peer");
+
+    size_t len = 0;
+    unsigned char *bytes = read_bytes(path, &len);
+    CHECK(bytes != NULL && len > 100, "bundle file written");
+    char *docs_before = NULL, *docs_after = NULL;
+    OK(dossier_documents(bl, &docs_before));
+    if (bytes != NULL && len > 100) {
+        bytes[len / 2] ^= 0x55;
+        write_bytes(bad, bytes, len);
+        CHECK(dossier_import_bundle(bl, bad, &json) == DOSSIER_STATUS_AUTH, "tampered bundle refused");
+        CHECK(json == NULL, "no report for a refused bundle");
+        CHECK(contains(dossier_last_error(), "signature"), "message says the signature is bad");
+        bytes[len / 2] ^= 0x55;
+        write_bytes(bad, bytes, len - 10);
+        CHECK(dossier_import_bundle(bl, bad, &json) == DOSSIER_STATUS_SYNC_FAILED,
+              "truncated bundle refused");
+        CHECK(contains(dossier_last_error(), "truncated"), "message says truncated");
+    }
+    free(bytes);
+    CHECK(dossier_import_bundle(bl, "/nonexistent/dir/x.bundle", &json) == DOSSIER_STATUS_STORAGE,
+          "missing file");
+    OK(dossier_documents(bl, &docs_after));
+    CHECK(docs_before != NULL && docs_after != NULL && strcmp(docs_before, docs_after) == 0,
+          "refused bundles changed nothing");
+    CHECK(dossier_case_get(bl, number, &json) == DOSSIER_STATUS_NOT_FOUND, "case not there yet");
+    dossier_string_free(docs_before);
+    dossier_string_free(docs_after);
+
+    OK(dossier_import_bundle(bl, path, &json));
+    CHECK(contains(json, "\"from\":\"MX1\"") && contains(json, "\"rejected\":[]"),
+          "import report names the sender");
+    dossier_string_free(json);
+    OK(dossier_case_get(bl, number, &json));
+    CHECK(contains(json, "Refund carried by bundle"), "the case arrived by bundle");
+    dossier_string_free(json);
+    OK(dossier_import_bundle(bl, path, &json));
+    CHECK(contains(json, "\"new_changes\":0"), "importing twice adds nothing");
+    dossier_string_free(json);
+
+    CHECK(dossier_sync_with_hub(bl, "http://127.0.0.1:9", &json) == DOSSIER_STATUS_INVALID,
+          "a hub address is ws://");
+    CHECK(dossier_sync_with_hub(bl, "ws://127.0.0.1:9", &json) == DOSSIER_STATUS_NETWORK,
+          "no hub listening");
+    CHECK(json == NULL && dossier_last_error() != NULL, "network failure has a message");
+    OK(dossier_remove_peer(bl, "MX1"));
+    CHECK(dossier_remove_peer(bl, "MX1") == DOSSIER_STATUS_NOT_FOUND, "removed once");
+    dossier_string_free(mx_key);
+    dossier_string_free(bl_key);
+}
+
 static void bad_input(DossierStore *store, const char *dir) {
     char *json = NULL;
     CHECK(dossier_case_create(store, NULL, &json) == DOSSIER_STATUS_INVALID, "NULL json");
@@ -225,9 +331,51 @@ static void bad_input(DossierStore *store, const char *dir) {
     dossier_bytes_free(NULL, 0);
 }
 
+static void plugins(DossierStore *store, const char *wasm_path) {
+    size_t len = 0;
+    unsigned char *wasm = read_bytes(wasm_path, &len);
+    CHECK(wasm != NULL && len > 0, "plugin component read");
+    if (wasm == NULL) return;
+    char *json = NULL;
+    OK(dossier_install_plugin(store, wasm, len, "[]", NULL, &json));
+    CHECK(contains(json, "\"name\":\"in-upi-failed-txn\"") && contains(json, "\"active\":true"),
+          "installed and active (signed with the site key)");
+    dossier_string_free(json);
+    free(wasm);
+
+    OK(dossier_plugins(store, &json));
+    CHECK(contains(json, "in-upi-failed-txn") && contains(json, "before-solve"), "listed");
+    dossier_string_free(json);
+
+    OK(dossier_case_create(store,
+        "{\"market\":\"IN-UPI\",\"category\":\"failed_payment\",\"subject\":\"P2M debit\","
+        "\"fields\":{\"txn_type\":\"p2m\",\"debit_date\":\"2024-03-01\"}}", &json));
+    char number[64];
+    json_field(json, "number", number, sizeof number);
+    dossier_string_free(json);
+    OK(dossier_case_get(store, number, &json));
+    CHECK(contains(json, "\"reversal\""), "the plugin set the reversal deadline");
+    dossier_string_free(json);
+
+    OK(dossier_plugin_dry_run(store, "in-upi-failed-txn", number, "case-updated", &json));
+    CHECK(contains(json, "\"actions\":[") && contains(json, "\"invalid\":null"), "dry run");
+    dossier_string_free(json);
+    CHECK(dossier_plugin_dry_run(store, "in-upi-failed-txn", number, "someday", &json)
+          == DOSSIER_STATUS_INVALID, "unknown trigger");
+    CHECK(json == NULL, "output cleared on failure");
+
+    const uint8_t junk[] = "not a component";
+    CHECK(dossier_install_plugin(store, junk, sizeof junk, NULL, NULL, &json)
+          == DOSSIER_STATUS_PLUGIN_INCOMPATIBLE, "not a component");
+    CHECK(contains(dossier_last_error(), "not a plugin component"), "message says so");
+    CHECK(dossier_install_plugin(store, NULL, 4, NULL, NULL, &json) == DOSSIER_STATUS_INVALID,
+          "NULL wasm");
+    CHECK(dossier_trust_publisher(store, "not a key") == DOSSIER_STATUS_INVALID, "bad key");
+}
+
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s DIR SOP_JSON_FILE\n", argv[0]);
+    if (argc != 3 && argc != 4) {
+        fprintf(stderr, "usage: %s DIR SOP_JSON_FILE [PLUGIN_WASM_FILE]\n", argv[0]);
         return 2;
     }
     char *sop_json = read_file(argv[2]);
@@ -249,7 +397,9 @@ int main(int argc, char **argv) {
         cases_and_merge(mx, bl);
         sop_lifecycle(mx, mx_approver, sop_json);
         articles(bl);
+        bundles(mx, bl, argv[1]);
         bad_input(mx, argv[1]);
+        if (argc == 4) plugins(bl, argv[3]);
     }
 
     dossier_close(mx_approver);

@@ -1,10 +1,13 @@
 // The Kotlin binding, exercised the way an Android or JVM host app uses it.
 //
-// Two sites work offline, merge through change packs (blocking and as a coroutine), and must
-// end up identical; bad input must come back as typed DossierExceptions, never a crash; one
-// store must take writes and reads from many threads at once without losing anything.
-// `cargo xtask test` compiles this file with kotlinc together with the generated bindings and
-// runs it on Java 17 with JNA; no test framework is needed, so none is downloaded.
+// Two sites work offline, provision each other's keys, merge through signed bundle files and
+// change packs (blocking and as a coroutine), and must end up identical; two sites sync through a
+// real hub (`dossier serve`) with the coroutine API; bad input and a tampered bundle must come
+// back as typed DossierExceptions, never a crash; one store must take writes and reads from many
+// threads at once without losing anything. `cargo xtask test` compiles this file with kotlinc
+// together with the generated bindings and runs it on Java 17 with JNA (-Ddossier.sop, and
+// -Ddossier.cli for the `dossier` command that serves the hub); no test framework is needed, so
+// none is downloaded.
 
 import dev.dossier.*
 import java.io.File
@@ -45,11 +48,48 @@ class Recorder : ChangeListener {
 }
 
 val sopJson: String = File(System.getProperty("dossier.sop") ?: error("set -Ddossier.sop")).readText()
+val dossierCli: String = System.getProperty("dossier.cli") ?: "target/debug/dossier"
+val pluginWasm: String = System.getProperty("dossier.plugin")
+    ?: "target/wasm-plugins/wasm32-wasip2/release/in_upi_failed_txn.wasm"
+
+/** Each store provisions the other by its public key, with the scopes it grants it. */
+fun provision(a: Store, b: Store, aGrantsB: List<String> = listOf("*"), bGrantsA: List<String> = listOf("*")) {
+    a.addPeer(b.site(), b.publicKey(), aGrantsB)
+    b.addPeer(a.site(), a.publicKey(), bGrantsA)
+}
+
+/** A real hub: `dossier serve` on a free port of 127.0.0.1, which it reports on stdout. */
+class Hub(db: File) : AutoCloseable {
+    private val process: Process = ProcessBuilder(dossierCli, "--db", db.path, "--json", "serve", "--listen", "127.0.0.1:0")
+        .redirectError(ProcessBuilder.Redirect.DISCARD)
+        .start()
+    val url: String = process.inputStream.bufferedReader().let { out ->
+        val pattern = Regex("\"listening\":\\s*\"(ws://[^\"]+)\"")
+        generateSequence { out.readLine() }.firstNotNullOfOrNull { pattern.find(it)?.groupValues?.get(1) }
+            ?: run { process.destroyForcibly(); error("$dossierCli serve did not report its address") }
+    }
+
+    override fun close() {
+        process.destroy()
+        if (!process.waitFor(20, java.util.concurrent.TimeUnit.SECONDS)) process.destroyForcibly().waitFor()
+    }
+}
 
 class Sites : AutoCloseable {
     val dir: File = Files.createTempDirectory("dossier-kt").toFile()
     val mx = Store.open(File(dir, "mx1.db").path, OpenOptions(site = "MX1", author = "ana"))
     val bl = Store.open(File(dir, "blr2.db").path, OpenOptions(site = "BLR2", author = "bala"))
+
+    init {
+        provision(mx, bl)
+    }
+
+    /** Merge via a signed bundle file: what `into` lacks, written by `source`, imported by `into`. */
+    fun carry(source: Store, into: Store): BundleReport {
+        val file = File(dir, "${source.site()}-for-${into.site()}.bundle")
+        source.exportBundle(file.path, into.site())
+        return into.importBundle(file.path)
+    }
 
     fun newCase(store: Store, subject: String = "Money debited, not credited", payment: Payment? = null) =
         store.createCase(NewCase(market = "IN-UPI", category = Category.FAILED_PAYMENT, subject = subject, payment = payment))
@@ -107,6 +147,75 @@ fun `two sites merge via change packs and converge`() = Sites().use { s ->
     eq(Triple(a.status, a.priority, a.assignee), Triple(Status.SOLVED, Priority.URGENT, "bala"))
 }
 
+fun `two sites merge via bundle files and a tampered bundle changes nothing`() = Sites().use { s ->
+    val case = s.newCase(s.mx)
+    val report = s.carry(s.mx, s.bl)
+    eq(Triple(report.fromSite, report.docsUpdated, report.rejected), Triple("MX1", 1uL, emptyList<Rejection>()))
+    eq(s.bl.importBundle(File(s.dir, "MX1-for-BLR2.bundle").path).newChanges, 0uL)
+    s.mx.updateCase(case.number, CaseUpdate(status = Status.SOLVED))
+    s.bl.updateCase(case.number, CaseUpdate(priority = Priority.URGENT))
+    eq(s.carry(s.bl, s.mx).docsUpdated, 1uL)
+    eq(s.carry(s.mx, s.bl).docsUpdated, 1uL)
+    eq(s.mx.getCase(case.number), s.bl.getCase(case.number))
+    eq(s.bl.peers().map { it.site to it.publicKey }, listOf("MX1" to s.mx.publicKey()))
+
+    s.newCase(s.mx, "Second case, not yet at BLR2")
+    val file = File(s.dir, "tampered.bundle")
+    s.mx.exportBundle(file.path, "BLR2")
+    val bytes = file.readBytes()
+    bytes[bytes.size / 2] = (bytes[bytes.size / 2].toInt() xor 0x55).toByte()
+    file.writeBytes(bytes)
+    val before = s.bl.documents()
+    val refused = raises<DossierException.Auth> { s.bl.importBundle(file.path) }
+    check(refused.message!!.contains("signature")) { "message: ${refused.message}" }
+    eq(s.bl.documents(), before)
+    file.writeBytes(bytes.copyOf(bytes.size / 3))
+    raises<DossierException.SyncFailed> { s.bl.importBundle(file.path) }
+    raises<DossierException.NotFound> { s.mx.exportBundle(file.path, "SP3") }
+    raises<DossierException.Invalid> { s.mx.addPeer("SP3", "not-a-key", listOf("*")) }
+}
+
+fun `sites sync through a real hub with the coroutine api`() = Sites().use { s ->
+    val hubStore = Store.open(File(s.dir, "hub.db").path, OpenOptions(site = "HUB"))
+    provision(hubStore, s.mx)
+    provision(hubStore, s.bl, aGrantsB = listOf("IN-UPI/case"))
+    hubStore.close() // from here on the file belongs to `dossier serve`
+    Hub(File(s.dir, "hub.db")).use { hub ->
+        val heard = Recorder()
+        s.bl.subscribe(heard)
+        val upi = s.newCase(s.mx)
+        val pix = s.mx.createCase(NewCase(market = "BR-PIX", category = Category.REFUND, subject = "Pix refund"))
+        runBlocking {
+            val sent = s.mx.syncWithHubAsync(hub.url)
+            eq(Triple(sent.peer, sent.docsSent, sent.completed), Triple("HUB", 2uL, true))
+            val got = s.bl.syncWithHubAsync(hub.url)
+            eq(got.docsReceived, 1uL)
+        }
+        eq(s.bl.getCase(upi.number).id, upi.id)
+        raises<DossierException.NotFound> { s.bl.getCase(pix.number) }
+        eq(heard.kinds(Origin.REMOTE), listOf(DocKind.CASE))
+
+        s.mx.updateCase(upi.number, CaseUpdate(status = Status.SOLVED))
+        s.bl.updateCase(upi.number, CaseUpdate(priority = Priority.URGENT))
+        runBlocking {
+            // Both sites at once, each as a coroutine; then once more so each gets the other's edit.
+            listOf(async { s.mx.syncWithHubAsync(hub.url) }, async { s.bl.syncWithHubAsync(hub.url) }).awaitAll()
+            listOf(async { s.mx.syncWithHubAsync(hub.url) }, async { s.bl.syncWithHubAsync(hub.url) }).awaitAll()
+        }
+        val (a, b) = s.mx.getCase(upi.number) to s.bl.getCase(upi.number)
+        eq(a, b)
+        eq(a.status to a.priority, Status.SOLVED to Priority.URGENT)
+        eq(s.mx.syncWithHub(hub.url).rejected, emptyList<Rejection>())
+
+        val stranger = Store.open(File(s.dir, "sp3.db").path, OpenOptions(site = "SP3"))
+        stranger.addPeer("HUB", s.mx.peers().first { it.site == "HUB" }.publicKey, listOf("*"))
+        runBlocking { raises<DossierException.Auth> { stranger.syncWithHubAsync(hub.url) } }
+        stranger.close()
+        runBlocking { raises<DossierException.Network> { s.mx.syncWithHubAsync("ws://127.0.0.1:9") } }
+        raises<DossierException.Invalid> { s.mx.syncWithHub("http://127.0.0.1:9") }
+    }
+}
+
 fun `the coroutine merge suspends instead of blocking and converges`() = Sites().use { s ->
     repeat(3) { s.newCase(s.mx) }
     s.newCase(s.bl)
@@ -126,7 +235,7 @@ fun `an sop is imported merged published with four eyes and walked`() = Sites().
     eq(sop.nodes.first { it.id == "start" }.text["en"], "Was the customer's bank account debited?")
     s.mx.submitSop(sop.id)
     raises<DossierException.FourEyes> { s.mx.publishSop(sop.id) }
-    s.merge(s.bl, s.mx)
+    s.carry(s.mx, s.bl)
     eq(s.bl.publishSop(sop.id).status, SopStatus.PUBLISHED)
     val walk = s.bl.walkSop(sop.id, null, listOf("Yes", "P2M", "days_since_txn=9"))
     eq(walk.version, 1L)
@@ -239,16 +348,37 @@ fun `one store hammered by writer and reader threads loses nothing`() {
     dir.deleteRecursively()
 }
 
+fun `an installed plugin sets the reversal deadline and refuses a solve without the rrn`() = Sites().use { s ->
+    val info = s.bl.installPlugin(File(pluginWasm).readBytes(), emptyList(), null)
+    eq(info.name, "in-upi-failed-txn")
+    check(info.active && info.triggers.contains(Trigger.BEFORE_SOLVE)) { "not active: $info" }
+    eq(s.bl.plugins().map { it.id }, listOf(info.id))
+    val debit = java.time.LocalDate.now().minusDays(21).toString()
+    val case = s.bl.createCase(NewCase(market = "IN-UPI", category = Category.FAILED_PAYMENT,
+        subject = "Paid a merchant, debited, not confirmed",
+        fields = mapOf("txn_type" to "p2m", "debit_date" to debit)))
+    check("reversal" in s.bl.getCase(case.number).sla) { "no reversal SLA" }
+    s.bl.updateCase(case.number, CaseUpdate(status = Status.OPEN))
+    val refused = raises<DossierException.SolveRefused> {
+        s.bl.updateCase(case.number, CaseUpdate(status = Status.SOLVED))
+    }
+    check(refused.message!!.contains("in-upi-failed-txn")) { "${refused.message}" }
+    raises<DossierException.PluginIncompatible> { s.bl.installPlugin("not wasm".toByteArray(), emptyList(), null) }
+}
+
 fun main() {
     val tests = listOf(
         ::`a case is created edited and listed with card numbers masked`,
         ::`two sites merge via change packs and converge`,
+        ::`two sites merge via bundle files and a tampered bundle changes nothing`,
+        ::`sites sync through a real hub with the coroutine api`,
         ::`the coroutine merge suspends instead of blocking and converges`,
         ::`an sop is imported merged published with four eyes and walked`,
         ::`article search folds accents`,
         ::`listeners hear local writes and merged changes until cancelled`,
         ::`bad input comes back as typed exceptions`,
         ::`one store hammered by writer and reader threads loses nothing`,
+        ::`an installed plugin sets the reversal deadline and refuses a solve without the rrn`,
     )
     var failed = 0
     for (test in tests) {

@@ -1,13 +1,21 @@
 """The Python binding, exercised the way a host app uses it.
 
-Two sites work offline, merge through change packs, and must end up identical; bad input must
-come back as typed `DossierError`s, never as a crash; one store must take writes and reads from
-many threads at once without losing anything. `cargo xtask test` runs this file against the
-freshly built library with `PYTHONPATH` pointing at the generated `dossier.py`.
+Two sites work offline, provision each other's keys, merge through signed bundle files (and
+change packs), and must end up identical; two sites sync through a real hub (`dossier serve`),
+blocking and from asyncio, and their listeners hear what arrives; bad input and refused bundles
+or sessions must come back as typed `DossierError`s, never as a crash; one store must take writes
+and reads from many threads at once without losing anything. `cargo xtask test` runs this file
+against the freshly built library with `PYTHONPATH` pointing at the generated `dossier.py` and
+`DOSSIER_CLI` at the built `dossier` command.
 """
 
 import asyncio
+import datetime
+import json
 import os
+import re
+import signal
+import subprocess
 import tempfile
 import threading
 import unittest
@@ -26,13 +34,18 @@ from dossier import (
     Origin,
     Payment,
     Priority,
+    RejectCode,
+    Side,
     Status,
     Store,
+    Trigger,
 )
 
-SOP_JSON = os.path.join(
-    os.path.dirname(os.path.abspath(__file__)),
-    "..", "..", "core", "src", "sop", "testdata", "upi_debited_not_credited.json",
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+SOP_JSON = os.path.join(ROOT, "core", "src", "sop", "testdata", "upi_debited_not_credited.json")
+DOSSIER_CLI = os.environ.get("DOSSIER_CLI") or os.path.join(ROOT, "target", "debug", "dossier")
+PLUGIN_WASM = os.environ.get("DOSSIER_PLUGIN_WASM") or os.path.join(
+    ROOT, "target", "wasm-plugins", "wasm32-wasip2", "release", "in_upi_failed_txn.wasm"
 )
 
 
@@ -52,7 +65,20 @@ class Recorder:
             return [d.kind for n in self.notices if n.origin == origin for d in n.docs]
 
 
-def merge(into, source):
+def provision(a, b, a_grants_b=("*",), b_grants_a=("*",)):
+    """Each store provisions the other by its public key, with the scopes it grants it."""
+    a.add_peer(b.site(), b.public_key(), list(a_grants_b))
+    b.add_peer(a.site(), a.public_key(), list(b_grants_a))
+
+
+def carry(source, into, directory):
+    """Merge via a signed bundle file: what `into` lacks, written by `source`, imported by `into`."""
+    path = os.path.join(directory, f"{source.site()}-for-{into.site()}.bundle")
+    source.export_bundle(path, into.site())
+    return into.import_bundle(path)
+
+
+def merge_packs(into, source):
     """Merge via change packs by hand: for every document of `source`, pack what `into` lacks."""
     mine = {d.id for d in into.documents()}
     applied = 0
@@ -69,6 +95,7 @@ class TwoSites(unittest.TestCase):
         path = lambda name: os.path.join(self.dir.name, name)
         self.mx = Store.open(path("mx1.db"), OpenOptions(site="MX1", author="ana"))
         self.bl = Store.open(path("blr2.db"), OpenOptions(site="BLR2", author="bala"))
+        provision(self.mx, self.bl)
 
     def tearDown(self):
         self.mx.shutdown()
@@ -121,10 +148,103 @@ class TwoSites(unittest.TestCase):
         self.assertEqual(history[0].action, "case.create")
         self.assertEqual(self.mx.case_at(case.number, history[0].heads).status, Status.NEW)
 
+    def test_two_sites_merge_via_bundle_files_and_converge(self):
+        case = self.new_case(self.mx)
+        report = carry(self.mx, self.bl, self.dir.name)
+        self.assertEqual((report.from_site, report.docs, report.docs_updated), ("MX1", 1, 1))
+        self.assertGreater(report.new_changes, 0)
+        self.assertEqual(report.rejected, [])
+        again = self.bl.import_bundle(os.path.join(self.dir.name, "MX1-for-BLR2.bundle"))
+        self.assertEqual(again.new_changes, 0, "importing the same bundle again adds nothing")
+
+        # Both sites edit the same case while apart, then swap bundles.
+        self.mx.update_case(case.number, CaseUpdate(status=Status.SOLVED))
+        self.bl.update_case(case.number, CaseUpdate(priority=Priority.URGENT, assignee="bala"))
+        self.bl.add_note(case.number, "Called the customer", True)
+        self.assertEqual(carry(self.bl, self.mx, self.dir.name).docs_updated, 1)
+        self.assertEqual(carry(self.mx, self.bl, self.dir.name).docs_updated, 1)
+        a, b = self.mx.get_case(case.number), self.bl.get_case(case.number)
+        self.assertEqual(a, b)
+        self.assertEqual((a.status, a.priority, a.assignee), (Status.SOLVED, Priority.URGENT, "bala"))
+
+    def test_a_bundle_carries_only_what_the_peer_may_read(self):
+        self.mx.add_peer("BLR2", self.bl.public_key(), ["IN-UPI"])
+        upi = self.new_case(self.mx)
+        pix = self.mx.create_case(NewCase(market="BR-PIX", category=Category.REFUND, subject="Pix"))
+        path = os.path.join(self.dir.name, "upi-only.bundle")
+        exported = self.mx.export_bundle(path, "BLR2")
+        self.assertEqual(exported.docs, 1)
+        self.assertEqual(exported.bytes, os.path.getsize(path))
+        self.assertEqual(self.bl.import_bundle(path).docs_updated, 1)
+        self.assertEqual(self.bl.get_case(upi.number).id, upi.id)
+        with self.assertRaises(DossierError.NotFound):
+            self.bl.get_case(pix.number)
+
+    def test_a_tampered_truncated_or_misaddressed_bundle_is_refused_and_changes_nothing(self):
+        self.new_case(self.mx, subject="Refund pending for a week")
+        path = os.path.join(self.dir.name, "for-blr2.bundle")
+        self.mx.export_bundle(path, "BLR2")
+        with open(path, "rb") as f:
+            good = f.read()
+
+        def refused(data, kind):
+            bad = os.path.join(self.dir.name, "bad.bundle")
+            with open(bad, "wb") as f:
+                f.write(data)
+            with self.assertRaises(kind) as raised:
+                self.bl.import_bundle(bad)
+            self.assertEqual(self.bl.documents(), [], "nothing of a refused bundle is stored")
+            return str(raised.exception)
+
+        tampered = bytearray(good)
+        tampered[len(good) // 2] ^= 0x55
+        self.assertIn("signature", refused(bytes(tampered), DossierError.Auth))
+        self.assertIn("truncated", refused(good[: len(good) - 10], DossierError.SyncFailed))
+        self.assertIn("not a dossier bundle", refused(b"PK\x03\x04 a zip file", DossierError.SyncFailed))
+
+        # Signed by a site BLR2 never provisioned, and made for another site.
+        stranger = Store.open(os.path.join(self.dir.name, "sp3.db"), OpenOptions(site="SP3"))
+        provision(stranger, self.mx)
+        stranger.add_peer("BLR2", self.bl.public_key(), ["*"])
+        self.new_case(stranger)
+        stranger.export_bundle(path, "BLR2")
+        with open(path, "rb") as f:
+            refused(f.read(), DossierError.Auth)
+        self.mx.export_bundle(path, "SP3")
+        with open(path, "rb") as f:
+            self.assertIn("another site", refused(f.read(), DossierError.SyncFailed))
+        stranger.shutdown()
+        with self.assertRaises(DossierError.Storage):
+            self.bl.import_bundle(os.path.join(self.dir.name, "no-such.bundle"))
+        self.assertEqual(self.bl.documents(), [])
+
+    def test_peers_are_provisioned_by_public_key_listed_and_removed(self):
+        key = self.bl.public_key()
+        self.assertEqual(key, self.bl.public_key())
+        self.assertNotEqual(key, self.mx.public_key())
+        peer = self.mx.add_peer("BLR2", key, ["IN-UPI", "*/sop:ro"])
+        self.assertEqual((peer.site, peer.public_key, peer.scopes), ("BLR2", key, ["IN-UPI", "*/sop:ro"]))
+        self.assertIsNone(peer.last_sync_at)
+        self.assertEqual([p.site for p in self.mx.peers()], ["BLR2"])
+        with self.assertRaises(DossierError.Invalid):
+            self.mx.add_peer("BLR2", "not-a-key", ["*"])
+        with self.assertRaises(DossierError.Invalid):
+            self.mx.add_peer("BLR2", key, ["india upi"])
+        with self.assertRaises(DossierError.Invalid):
+            self.mx.add_peer("BLR2", key, [])
+        with self.assertRaises(DossierError.Invalid):
+            self.mx.add_peer("MX1", self.mx.public_key(), ["*"])
+        self.mx.remove_peer("BLR2")
+        self.assertEqual(self.mx.peers(), [])
+        with self.assertRaises(DossierError.NotFound):
+            self.mx.remove_peer("BLR2")
+        with self.assertRaises(DossierError.NotFound):
+            self.mx.export_bundle(os.path.join(self.dir.name, "x.bundle"), "BLR2")
+
     def test_two_sites_merge_via_change_packs_and_converge(self):
         case = self.new_case(self.mx)
-        self.assertGreater(merge(self.bl, self.mx), 0)
-        self.assertEqual(merge(self.bl, self.mx), 0, "applying the same packs again adds nothing")
+        self.assertGreater(merge_packs(self.bl, self.mx), 0)
+        self.assertEqual(merge_packs(self.bl, self.mx), 0, "applying the same packs again adds nothing")
 
         self.mx.update_case(case.number, CaseUpdate(status=Status.SOLVED))
         self.bl.update_case(case.number, CaseUpdate(priority=Priority.URGENT, assignee="bala"))
@@ -159,7 +279,7 @@ class TwoSites(unittest.TestCase):
         with self.assertRaises(DossierError.FourEyes):
             self.mx.publish_sop(sop.id)
 
-        merge(self.bl, self.mx)
+        carry(self.mx, self.bl, self.dir.name)
         published = self.bl.publish_sop(sop.id)
         self.assertEqual(published.status, dossier.SopStatus.PUBLISHED)
         self.assertEqual(published.versions[0].by, "bala")
@@ -205,12 +325,15 @@ class TwoSites(unittest.TestCase):
         self.assertEqual(mine.kinds(Origin.LOCAL), [DocKind.CASE, DocKind.CASE])
         self.assertEqual(mine.notices[0].docs[0].id, case.id)
 
-        self.bl.pull_from(self.mx)
+        carry(self.mx, self.bl, self.dir.name)
         self.assertEqual(theirs.kinds(Origin.REMOTE), [DocKind.CASE])
+        self.mx.add_note(case.number, "Second contact", False)
+        self.bl.pull_from(self.mx)
+        self.assertEqual(theirs.kinds(Origin.REMOTE), [DocKind.CASE, DocKind.CASE])
 
         sub.cancel()
         self.new_case(self.mx)
-        self.assertEqual(len(mine.notices), 2)
+        self.assertEqual(len(mine.notices), 3)
 
     def test_a_listener_that_raises_does_not_fail_the_write(self):
         class Broken:
@@ -261,6 +384,135 @@ class TwoSites(unittest.TestCase):
         with self.assertRaises(DossierError.Closed):
             self.mx.list_cases(CaseFilter())
         self.mx.shutdown()
+
+
+class Hub:
+    """A real hub: `dossier serve` on a free port of 127.0.0.1, which it reports on stdout."""
+
+    def __init__(self, db):
+        self.proc = subprocess.Popen(
+            [DOSSIER_CLI, "--db", db, "--json", "serve", "--listen", "127.0.0.1:0"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )
+        self.url = None
+        for line in self.proc.stdout:
+            found = re.search(r'"listening":\s*"(ws://[^"]+)"', line)
+            if found:
+                self.url = found.group(1)
+                break
+        if self.url is None:
+            self.stop()
+            raise RuntimeError(f"{DOSSIER_CLI} serve did not report its address")
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGINT)  # graceful shutdown, as on Ctrl-C
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
+
+
+class HubSync(unittest.TestCase):
+    """Two sites sync through a hub: MX1 may read and write everything, BLR2 only IN-UPI cases
+    and reads SOPs."""
+
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        path = lambda name: os.path.join(self.dir.name, name)
+        hub = Store.open(path("hub.db"), OpenOptions(site="HUB"))
+        self.mx = Store.open(path("mx1.db"), OpenOptions(site="MX1", author="ana"))
+        self.bl = Store.open(path("blr2.db"), OpenOptions(site="BLR2", author="bala"))
+        provision(hub, self.mx)
+        provision(hub, self.bl, a_grants_b=["IN-UPI/case", "*/sop:ro"])
+        self.hub_key = hub.public_key()
+        hub.shutdown()  # from here on the file belongs to `dossier serve`
+        self.hub = Hub(path("hub.db"))
+
+    def tearDown(self):
+        self.hub.stop()
+        self.mx.shutdown()
+        self.bl.shutdown()
+        self.dir.cleanup()
+
+    def new_case(self, store, market="IN-UPI"):
+        return store.create_case(NewCase(market=market, category=Category.REFUND, subject="Refund not received"))
+
+    def test_sites_sync_through_the_hub_blocking_and_async_and_listeners_hear_it(self):
+        heard = Recorder()
+        self.bl.subscribe(heard)
+        upi, pix = self.new_case(self.mx), self.new_case(self.mx, market="BR-PIX")
+
+        report = self.mx.sync_with_hub(self.hub.url)
+        self.assertEqual((report.peer, report.docs_sent, report.docs_received), ("HUB", 2, 0))
+        self.assertTrue(report.completed)
+        self.assertEqual(report.rejected, [])
+        self.assertGreater(report.bytes_sent, 0)
+        self.assertGreater(report.messages_received, 0)
+
+        report = self.bl.sync_with_hub(self.hub.url)
+        self.assertEqual(report.docs_received, 1, "BR-PIX is outside BLR2's scopes")
+        self.assertEqual(self.bl.get_case(upi.number).subject, "Refund not received")
+        with self.assertRaises(DossierError.NotFound):
+            self.bl.get_case(pix.number)
+        self.assertEqual(heard.kinds(Origin.REMOTE), [DocKind.CASE])
+        self.assertIsNotNone(next(p for p in self.bl.peers() if p.site == "HUB").last_sync_at)
+
+        # Concurrent edits, synced from asyncio on one side.
+        self.mx.update_case(upi.number, CaseUpdate(status=Status.SOLVED))
+        self.bl.update_case(upi.number, CaseUpdate(priority=Priority.URGENT))
+
+        async def both():
+            return await self.bl.sync_with_hub_async(self.hub.url)
+
+        self.assertEqual(asyncio.run(both()).docs_sent, 1)
+        self.assertEqual(self.mx.sync_with_hub(self.hub.url).docs_received, 1)
+        self.assertEqual(asyncio.run(self.bl.sync_with_hub_async(self.hub.url)).docs_received, 1)
+        a, b = self.mx.get_case(upi.number), self.bl.get_case(upi.number)
+        self.assertEqual(a, b)
+        self.assertEqual((a.status, a.priority), (Status.SOLVED, Priority.URGENT))
+        self.assertEqual(heard.kinds(Origin.REMOTE), [DocKind.CASE, DocKind.CASE])
+
+    def test_an_edit_to_a_read_only_sop_is_refused_with_a_reason(self):
+        with open(SOP_JSON, encoding="utf-8") as f:
+            sop = self.mx.import_sop(f.read(), "upi.json")
+        self.mx.sync_with_hub(self.hub.url)
+        self.bl.sync_with_hub(self.hub.url)
+        self.bl.set_sop_text(sop.id, "start", "en", "Edited at a site that may only read SOPs")
+        report = self.bl.sync_with_hub(self.hub.url)
+        self.assertEqual(len(report.rejected), 1)
+        refused = report.rejected[0]
+        self.assertEqual((refused.doc, refused.reason, refused.by), (sop.id, RejectCode.READ_ONLY, Side.PEER))
+        self.assertIn("read-only", refused.message)
+        self.mx.sync_with_hub(self.hub.url)
+        start = next(n for n in self.mx.get_sop(sop.id).nodes if n.id == "start")
+        self.assertNotIn("Edited at a site", start.text["en"])
+
+    def test_refused_and_failed_sessions_are_typed_errors(self):
+        stranger = Store.open(os.path.join(self.dir.name, "sp3.db"), OpenOptions(site="SP3"))
+        stranger.add_peer("HUB", self.hub_key, ["*"])
+        with self.assertRaises(DossierError.Auth):
+            stranger.sync_with_hub(self.hub.url)  # the hub never provisioned SP3
+        impostor = Store.open(os.path.join(self.dir.name, "other-mx1.db"), OpenOptions(site="MX1"))
+        impostor.add_peer("HUB", self.hub_key, ["*"])
+        with self.assertRaises(DossierError.Auth):
+            impostor.sync_with_hub(self.hub.url)  # MX1's name, another key
+        stranger.shutdown()
+        impostor.shutdown()
+
+        self.mx.remove_peer("HUB")
+        with self.assertRaises(DossierError.Auth):
+            self.mx.sync_with_hub(self.hub.url)  # this side no longer knows the hub
+        with self.assertRaises(DossierError.Invalid):
+            self.mx.sync_with_hub("http://127.0.0.1:1")
+        with self.assertRaises(DossierError.Network):
+            self.mx.sync_with_hub("ws://127.0.0.1:9")
+        with self.assertRaises(DossierError.Network):
+            asyncio.run(self.mx.sync_with_hub_async("ws://127.0.0.1:9"))
+        self.mx.shutdown()
+        with self.assertRaises(DossierError.Closed):
+            self.mx.sync_with_hub(self.hub.url)
 
 
 class ThreadSafety(unittest.TestCase):
@@ -314,6 +566,95 @@ class ThreadSafety(unittest.TestCase):
                 self.assertEqual(len(notes), 1, number)
             self.assertEqual(len(heard.notices), 2 * total)
             store.shutdown()
+
+
+class Plugins(unittest.TestCase):
+    """The example plugin `in-upi-failed-txn` (built by `cargo xtask bindings`, `DOSSIER_PLUGIN_WASM`)."""
+
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.store = Store.open(os.path.join(self.dir.name, "blr2.db"), OpenOptions(site="BLR2"))
+        with open(PLUGIN_WASM, "rb") as f:
+            self.wasm = f.read()
+
+    def tearDown(self):
+        self.store.shutdown()
+        self.dir.cleanup()
+
+    def failed_upi_payment(self):
+        debit = (datetime.date.today() - datetime.timedelta(days=21)).isoformat()
+        return self.store.create_case(
+            NewCase(
+                market="IN-UPI",
+                category=Category.FAILED_PAYMENT,
+                subject="Paid a merchant, money debited, order not confirmed",
+                fields={"txn_type": "p2m", "debit_date": debit},
+            )
+        )
+
+    def publisher_key(self):
+        """A publisher key made by `dossier plugin keygen`: (secret text form, public key)."""
+        path = os.path.join(self.dir.name, "publisher.key")
+        out = subprocess.run(
+            [DOSSIER_CLI, "--json", "plugin", "keygen", "--out", path],
+            check=True, capture_output=True, text=True,
+        ).stdout
+        with open(path) as f:
+            return f.read().strip(), json.loads(out)["public_key"]
+
+    def test_an_installed_plugin_sets_the_reversal_deadline_and_refuses_a_solve_without_the_rrn(self):
+        info = self.store.install_plugin(self.wasm, [], None)
+        self.assertEqual(info.name, "in-upi-failed-txn")
+        self.assertEqual(info.markets, ["IN-UPI"])
+        self.assertIn(Trigger.BEFORE_SOLVE, info.triggers)
+        self.assertEqual(info.publisher, self.store.public_key())  # signed with the site key
+        self.assertTrue(info.signature_ok and info.trusted and info.active)
+        self.assertEqual(self.store.install_plugin(self.wasm, [], None).id, info.id)
+        self.assertEqual([p.id for p in self.store.plugins()], [info.id])
+
+        case = self.store.get_case(self.failed_upi_payment().number)
+        self.assertIn("reversal", case.sla)  # T+5 for a P2M payment, set by the plugin
+        self.assertIn("missing-payment-txn-ref", case.tags)
+        self.store.update_case(case.number, CaseUpdate(status=Status.OPEN))
+        with self.assertRaises(DossierError.SolveRefused) as refused:
+            self.store.update_case(case.number, CaseUpdate(status=Status.SOLVED))
+        self.assertIn("in-upi-failed-txn", str(refused.exception))
+        self.assertEqual(self.store.get_case(case.number).status, Status.OPEN)
+
+    def test_a_dry_run_shows_actions_and_changes_nothing_and_trust_decides_what_runs(self):
+        secret, public = self.publisher_key()
+        info = self.store.install_plugin(self.wasm, ["IN-UPI"], secret)
+        self.assertEqual(info.publisher, public)
+        self.assertFalse(info.trusted or info.active)
+        case = self.failed_upi_payment()
+        self.assertNotIn("reversal", case.sla)  # its publisher is not trusted yet
+        with self.assertRaises(DossierError.Invalid):
+            self.store.dry_run_plugin(info.name, case.number, Trigger.CASE_UPDATED)
+
+        self.store.trust_publisher(public)
+        self.assertTrue(self.store.plugins()[0].active)
+        run = self.store.dry_run_plugin(info.name, case.number, Trigger.CASE_UPDATED)
+        self.assertEqual((run.plugin, run.version, run.trigger), (info.name, info.version, Trigger.CASE_UPDATED))
+        self.assertIsNone(run.invalid)
+        deadlines = [a.metric for a in run.actions if a.is_SET_SLA_DEADLINE()]
+        self.assertEqual(deadlines, ["reversal"])
+        required = [a.name for a in run.actions if a.is_REQUIRE_FIELD()]
+        self.assertIn("payment.txn-ref", required)
+        self.assertNotIn("reversal", self.store.get_case(case.number).sla)  # nothing applied
+
+        self.store.untrust_publisher(public)
+        self.assertFalse(self.store.plugins()[0].active)
+        with self.assertRaises(DossierError.Invalid):
+            self.store.trust_publisher("not a key")
+
+    def test_a_file_that_is_not_a_plugin_component_is_refused_with_a_clear_error(self):
+        for junk in (b"definitely not wasm", b"\0asm\x01\0\0\0"):  # text, a core module
+            with self.assertRaises(DossierError.PluginIncompatible) as e:
+                self.store.install_plugin(junk, [], None)
+            self.assertIn("not a plugin component", str(e.exception))
+        with self.assertRaises(DossierError.Invalid):
+            self.store.install_plugin(self.wasm, [], "dossier-publisher-key:nope")
+        self.assertEqual(self.store.plugins(), [])
 
 
 if __name__ == "__main__":

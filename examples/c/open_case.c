@@ -28,6 +28,14 @@ int main(int argc, char **argv) {
         return fail("open");
     }
 
+    /* The site's public key: the hub provisions this site with it (`dossier peer add`) before
+     * dossier_sync_with_hub can authenticate; free it like any returned string. */
+    char *key = NULL;
+    if (dossier_public_key(store, &key) == DOSSIER_STATUS_OK) {
+        printf("site key: %s\n", key);
+    }
+    dossier_string_free(key);
+
     char *created = NULL;
     DossierStatus status = dossier_case_create(store,
         "{\"market\": \"IN-UPI\", \"category\": \"failed_payment\","

@@ -59,6 +59,28 @@ typedef enum {
   DOSSIER_STATUS_CLOSED = 17,
   // A bug in Dossier (a caught panic); please report it.
   DOSSIER_STATUS_INTERNAL = 18,
+  // The peer or a bundle's signer could not be authenticated: not provisioned, another key,
+  // a signature that does not verify (a tampered bundle), a replayed hello. Nothing stored.
+  DOSSIER_STATUS_AUTH = 19,
+  // This side refused a sync session or bundle: malformed, truncated, too large, made for
+  // another site, an unsupported version. Nothing of it stored.
+  DOSSIER_STATUS_SYNC_FAILED = 20,
+  // The hub ended the sync session and said why.
+  DOSSIER_STATUS_SYNC_REFUSED = 21,
+  // The hub could not be reached or the connection failed; try again later.
+  DOSSIER_STATUS_NETWORK = 22,
+  // A plugin package's signature does not verify: it was changed after signing.
+  DOSSIER_STATUS_PLUGIN_SIGNATURE = 23,
+  // A plugin asked for an action the case does not allow; none of its actions was applied.
+  DOSSIER_STATUS_INVALID_ACTION = 24,
+  // A before-solve plugin refused the solve; the message names the plugin and its reason.
+  DOSSIER_STATUS_SOLVE_REFUSED = 25,
+  // Not a plugin component this library can run (not a component, another world, an
+  // unsupported plugin API version).
+  DOSSIER_STATUS_PLUGIN_INCOMPATIBLE = 26,
+  // A plugin failed while running (fuel, time, memory, output, a trap, its own error), or
+  // the plugin engine cannot run on this machine.
+  DOSSIER_STATUS_PLUGIN_FAILED = 27,
 } DossierStatus;
 
 // An open store. Opaque: create it with `dossier_open`, release it with `dossier_close`.
@@ -268,6 +290,120 @@ DossierStatus dossier_apply_changes(const DossierStore *store,
 DossierStatus dossier_pull_from(const DossierStore *store,
                                 const DossierStore *other,
                                 uint64_t *out_updated);
+
+// This site's public key (base58check) in `*out_key`: give it to the hub or a peer, which
+// provisions this site with it (`dossier_add_peer`). Free it with `dossier_string_free`.
+//
+// # Safety
+// `store` is a live handle; `out_key` valid for a write.
+DossierStatus dossier_public_key(const DossierStore *store, char **out_key);
+
+// Provisions (or re-provisions) a peer: its site id, the public key it signs with (from its
+// `dossier_public_key`) and `scopes_json`, a JSON array of the scopes it may read and write
+// here: `["IN-UPI", "*/sop:ro"]`, `["*"]` for everything.
+//
+// # Safety
+// `store` is a live handle; `site`, `public_key` and `scopes_json` valid strings.
+DossierStatus dossier_add_peer(const DossierStore *store,
+                               const char *site,
+                               const char *public_key,
+                               const char *scopes_json);
+
+// Every provisioned peer as a JSON array of `{site, key, scopes, last_sync_at}`, by site id.
+//
+// # Safety
+// `store` is a live handle; `out_peers` valid for a write.
+DossierStatus dossier_peers(const DossierStore *store, char **out_peers);
+
+// Forgets a peer and everything remembered about syncing with it
+// (`DOSSIER_STATUS_NOT_FOUND` when it is not provisioned).
+//
+// # Safety
+// `store` is a live handle; `site` a valid string.
+DossierStatus dossier_remove_peer(const DossierStore *store, const char *site);
+
+// Writes every change `for_site` (a provisioned peer) is not known to have into one signed
+// bundle file at `path`, for a site with no network; `*out_json` is `{"docs": n, "changes": n,
+// "bytes": n}`.
+//
+// # Safety
+// `store` is a live handle; `path` and `for_site` valid strings; `out_json` valid for a write.
+DossierStatus dossier_export_bundle(const DossierStore *store,
+                                    const char *path,
+                                    const char *for_site,
+                                    char **out_json);
+
+// Verifies the bundle file at `path` and applies it. `*out_json` is `{"from": site, "docs": n,
+// "docs_updated": n, "new_changes": n, "rejected": [{"doc", "reason", "by"}]}`. A file that is
+// tampered with or signed by an unknown key (`DOSSIER_STATUS_AUTH`), truncated, malformed or
+// made for another site (`DOSSIER_STATUS_SYNC_FAILED`) stores nothing. Importing twice is
+// harmless.
+//
+// # Safety
+// `store` is a live handle; `path` a valid string; `out_json` valid for a write.
+DossierStatus dossier_import_bundle(const DossierStore *store, const char *path, char **out_json);
+
+// Syncs with the hub at `url` (`ws://HOST:PORT`), blocking until the session ends; the hub
+// and this store must have provisioned each other. `*out_json` is `{"peer": site,
+// "docs_sent": n, "docs_received": n, "rejected": [...], "messages_sent": n,
+// "messages_received": n, "bytes_sent": n, "bytes_received": n, "completed": bool}`. Failures:
+// `DOSSIER_STATUS_INVALID` (URL), `DOSSIER_STATUS_NETWORK`, `DOSSIER_STATUS_AUTH`,
+// `DOSSIER_STATUS_SYNC_REFUSED`, `DOSSIER_STATUS_SYNC_FAILED`.
+//
+// # Safety
+// `store` is a live handle; `url` a valid string; `out_json` valid for a write.
+DossierStatus dossier_sync_with_hub(const DossierStore *store, const char *url, char **out_json);
+
+// Installs a workflow plugin from the component's bytes (`wasm`, `wasm_len` bytes of a
+// WebAssembly component built for `dossier:workflow@0.1.0`). `markets_json` is a JSON array of
+// the markets it runs for (`[]` or NULL: the markets it describes); `publisher_key` is a
+// publisher key's secret text form (`dossier-publisher-key:...`) to sign with, or NULL to sign
+// with this site's key. `*out_json` is the installed plugin: `{"id", "name", "version", "api",
+// "markets", "triggers", "description", "sha256", "publisher", "signature_ok", "trusted",
+// "active"}`. Not a plugin component: `DOSSIER_STATUS_PLUGIN_INCOMPATIBLE`.
+//
+// # Safety
+// `store` is a live handle; `wasm` points to `wasm_len` readable bytes; `markets_json` and
+// `publisher_key` are NULL or valid strings; `out_json` valid for a write.
+DossierStatus dossier_install_plugin(const DossierStore *store,
+                                     const uint8_t *wasm,
+                                     size_t wasm_len,
+                                     const char *markets_json,
+                                     const char *publisher_key,
+                                     char **out_json);
+
+// Every installed plugin as a JSON array (objects as `dossier_install_plugin` returns), by name
+// then version (newest first).
+//
+// # Safety
+// `store` is a live handle; `out_json` valid for a write.
+DossierStatus dossier_plugins(const DossierStore *store, char **out_json);
+
+// Runs plugins signed by the publisher with this public key (base58check) from now on.
+//
+// # Safety
+// `store` is a live handle; `public_key` a valid string.
+DossierStatus dossier_trust_publisher(const DossierStore *store, const char *public_key);
+
+// Stops running plugins signed by the publisher with this public key here.
+//
+// # Safety
+// `store` is a live handle; `public_key` a valid string.
+DossierStatus dossier_untrust_publisher(const DossierStore *store, const char *public_key);
+
+// Evaluates the active version of plugin `name` on a case (number or id) for `trigger`
+// (`case-created`, `case-updated`, `status-changed`, `before-solve`, `sla-check`) and changes
+// nothing. `*out_json` is `{"plugin": {"name", "version"}, "trigger", "actions": [{"action":
+// "add-tag", "tag": ...}, ...], "invalid": reason or null, "logs": [...]}`.
+//
+// # Safety
+// `store` is a live handle; `name`, `case_key` and `trigger` valid strings; `out_json` valid for
+// a write.
+DossierStatus dossier_plugin_dry_run(const DossierStore *store,
+                                     const char *name,
+                                     const char *case_key,
+                                     const char *trigger,
+                                     char **out_json);
 
 #ifdef __cplusplus
 }  // extern "C"

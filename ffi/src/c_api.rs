@@ -15,9 +15,13 @@
 //! - nothing panics across the boundary: every function runs inside `catch_unwind`, and a caught
 //!   panic is reported as [`DossierStatus::Internal`].
 //!
-//! Not here yet, because the features have not landed in `dossier`: hub sync, signed bundle
-//! files, plugins. Change packs ([`dossier_changes_since`], [`dossier_apply_changes`],
-//! [`dossier_pull_from`]) are today's way to merge two sites.
+//! Sites merge through a hub ([`dossier_sync_with_hub`]) or signed bundle files
+//! ([`dossier_export_bundle`], [`dossier_import_bundle`]) once each has provisioned the other's
+//! public key ([`dossier_public_key`], [`dossier_add_peer`]); change packs
+//! ([`dossier_changes_since`], [`dossier_apply_changes`], [`dossier_pull_from`]) merge two open
+//! stores directly. Workflow plugins are installed ([`dossier_install_plugin`]), listed
+//! ([`dossier_plugins`]), trusted by publisher ([`dossier_trust_publisher`]) and dry-run on a case
+//! ([`dossier_plugin_dry_run`]); every store opened here runs them on case triggers.
 //!
 //! `ffi/include/dossier.h` is generated from this file by cbindgen (see `build.rs`); a unit test
 //! below fails when the checked-in header is stale.
@@ -34,7 +38,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use serde::Serialize;
 
 use crate::error::DossierError;
-use crate::records::{CaseFilter, CaseUpdate, DocRef, MergeReport, SopWalk, WalkResult};
+use crate::records::{
+    CaseFilter, CaseUpdate, DocRef, ExportedBundle, MergeReport, SopWalk, WalkResult,
+};
+use crate::{plugins, sync_io};
 
 /// The outcome of a call. `DOSSIER_STATUS_OK` is 0; every other value names the kind of
 /// failure, and `dossier_last_error()` says what went wrong.
@@ -79,6 +86,28 @@ pub enum DossierStatus {
     Closed = 17,
     /// A bug in Dossier (a caught panic); please report it.
     Internal = 18,
+    /// The peer or a bundle's signer could not be authenticated: not provisioned, another key,
+    /// a signature that does not verify (a tampered bundle), a replayed hello. Nothing stored.
+    Auth = 19,
+    /// This side refused a sync session or bundle: malformed, truncated, too large, made for
+    /// another site, an unsupported version. Nothing of it stored.
+    SyncFailed = 20,
+    /// The hub ended the sync session and said why.
+    SyncRefused = 21,
+    /// The hub could not be reached or the connection failed; try again later.
+    Network = 22,
+    /// A plugin package's signature does not verify: it was changed after signing.
+    PluginSignature = 23,
+    /// A plugin asked for an action the case does not allow; none of its actions was applied.
+    InvalidAction = 24,
+    /// A before-solve plugin refused the solve; the message names the plugin and its reason.
+    SolveRefused = 25,
+    /// Not a plugin component this library can run (not a component, another world, an
+    /// unsupported plugin API version).
+    PluginIncompatible = 26,
+    /// A plugin failed while running (fuel, time, memory, output, a trap, its own error), or
+    /// the plugin engine cannot run on this machine.
+    PluginFailed = 27,
 }
 
 /// `durability` for `dossier_open`: a commit survives a process crash (the default).
@@ -114,6 +143,15 @@ impl From<&DossierError> for DossierStatus {
             DossierError::Storage(_) => DossierStatus::Storage,
             DossierError::Closed(_) => DossierStatus::Closed,
             DossierError::Internal(_) => DossierStatus::Internal,
+            DossierError::Auth(_) => DossierStatus::Auth,
+            DossierError::SyncFailed(_) => DossierStatus::SyncFailed,
+            DossierError::SyncRefused(_) => DossierStatus::SyncRefused,
+            DossierError::Network(_) => DossierStatus::Network,
+            DossierError::PluginSignature(_) => DossierStatus::PluginSignature,
+            DossierError::InvalidAction(_) => DossierStatus::InvalidAction,
+            DossierError::SolveRefused(_) => DossierStatus::SolveRefused,
+            DossierError::PluginIncompatible(_) => DossierStatus::PluginIncompatible,
+            DossierError::PluginFailed(_) => DossierStatus::PluginFailed,
         }
     }
 }
@@ -353,7 +391,7 @@ pub unsafe extern "C" fn dossier_open(
             durability,
             ..Default::default()
         };
-        let store = dossier::Store::open(path, options)?;
+        let store = plugins::with_plugins(dossier::Store::open(path, options)?);
         // SAFETY: `out` is non-NULL and valid for a write.
         unsafe { *out = Box::into_raw(Box::new(DossierStore { store })) };
         Ok(())
@@ -796,6 +834,258 @@ pub unsafe extern "C" fn dossier_pull_from(
         *out = report.documents_updated;
         Ok(())
     })
+}
+
+/// This site's public key (base58check) in `*out_key`: give it to the hub or a peer, which
+/// provisions this site with it (`dossier_add_peer`). Free it with `dossier_string_free`.
+///
+/// # Safety
+/// `store` is a live handle; `out_key` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dossier_public_key(
+    store: *const DossierStore,
+    out_key: *mut *mut c_char,
+) -> DossierStatus {
+    // SAFETY: every pointer is valid per this function's contract.
+    unsafe {
+        call_json(out_key, || {
+            Ok(self::store(store)?.public_key()?.to_string())
+        })
+    }
+}
+
+/// Provisions (or re-provisions) a peer: its site id, the public key it signs with (from its
+/// `dossier_public_key`) and `scopes_json`, a JSON array of the scopes it may read and write
+/// here: `["IN-UPI", "*/sop:ro"]`, `["*"]` for everything.
+///
+/// # Safety
+/// `store` is a live handle; `site`, `public_key` and `scopes_json` valid strings.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dossier_add_peer(
+    store: *const DossierStore,
+    site: *const c_char,
+    public_key: *const c_char,
+    scopes_json: *const c_char,
+) -> DossierStatus {
+    call(|| unsafe {
+        let key = text(public_key, "public key")?.parse()?;
+        let scopes: Vec<String> = from_json("scopes", text(scopes_json, "scopes")?)?;
+        let scopes = scopes
+            .iter()
+            .map(|s| s.parse())
+            .collect::<Result<Vec<dossier::sync::Scope>, dossier::Error>>()?;
+        self::store(store)?.add_peer(text(site, "site")?, key, scopes)?;
+        Ok(())
+    })
+}
+
+/// Every provisioned peer as a JSON array of `{site, key, scopes, last_sync_at}`, by site id.
+///
+/// # Safety
+/// `store` is a live handle; `out_peers` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dossier_peers(
+    store: *const DossierStore,
+    out_peers: *mut *mut c_char,
+) -> DossierStatus {
+    // SAFETY: every pointer is valid per this function's contract.
+    unsafe { call_json(out_peers, || to_json(&self::store(store)?.peers()?)) }
+}
+
+/// Forgets a peer and everything remembered about syncing with it
+/// (`DOSSIER_STATUS_NOT_FOUND` when it is not provisioned).
+///
+/// # Safety
+/// `store` is a live handle; `site` a valid string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dossier_remove_peer(
+    store: *const DossierStore,
+    site: *const c_char,
+) -> DossierStatus {
+    call(|| unsafe { Ok(self::store(store)?.remove_peer(text(site, "site")?)?) })
+}
+
+/// Writes every change `for_site` (a provisioned peer) is not known to have into one signed
+/// bundle file at `path`, for a site with no network; `*out_json` is `{"docs": n, "changes": n,
+/// "bytes": n}`.
+///
+/// # Safety
+/// `store` is a live handle; `path` and `for_site` valid strings; `out_json` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dossier_export_bundle(
+    store: *const DossierStore,
+    path: *const c_char,
+    for_site: *const c_char,
+    out_json: *mut *mut c_char,
+) -> DossierStatus {
+    // SAFETY: every pointer is valid per this function's contract.
+    unsafe {
+        call_json(out_json, || {
+            let bundle = self::store(store)?.export_bundle(text(for_site, "site")?)?;
+            sync_io::write_bundle(text(path, "path")?, &bundle.bytes)?;
+            to_json(&ExportedBundle::from(&bundle))
+        })
+    }
+}
+
+/// Verifies the bundle file at `path` and applies it. `*out_json` is `{"from": site, "docs": n,
+/// "docs_updated": n, "new_changes": n, "rejected": [{"doc", "reason", "by"}]}`. A file that is
+/// tampered with or signed by an unknown key (`DOSSIER_STATUS_AUTH`), truncated, malformed or
+/// made for another site (`DOSSIER_STATUS_SYNC_FAILED`) stores nothing. Importing twice is
+/// harmless.
+///
+/// # Safety
+/// `store` is a live handle; `path` a valid string; `out_json` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dossier_import_bundle(
+    store: *const DossierStore,
+    path: *const c_char,
+    out_json: *mut *mut c_char,
+) -> DossierStatus {
+    // SAFETY: every pointer is valid per this function's contract.
+    unsafe {
+        call_json(out_json, || {
+            let store = self::store(store)?;
+            let bytes = sync_io::read_bundle(text(path, "path")?)?;
+            to_json(&store.import_bundle(&bytes)?)
+        })
+    }
+}
+
+/// Syncs with the hub at `url` (`ws://HOST:PORT`), blocking until the session ends; the hub
+/// and this store must have provisioned each other. `*out_json` is `{"peer": site,
+/// "docs_sent": n, "docs_received": n, "rejected": [...], "messages_sent": n,
+/// "messages_received": n, "bytes_sent": n, "bytes_received": n, "completed": bool}`. Failures:
+/// `DOSSIER_STATUS_INVALID` (URL), `DOSSIER_STATUS_NETWORK`, `DOSSIER_STATUS_AUTH`,
+/// `DOSSIER_STATUS_SYNC_REFUSED`, `DOSSIER_STATUS_SYNC_FAILED`.
+///
+/// # Safety
+/// `store` is a live handle; `url` a valid string; `out_json` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dossier_sync_with_hub(
+    store: *const DossierStore,
+    url: *const c_char,
+    out_json: *mut *mut c_char,
+) -> DossierStatus {
+    // SAFETY: every pointer is valid per this function's contract.
+    unsafe {
+        call_json(out_json, || {
+            let report = sync_io::sync_with_hub(self::store(store)?, text(url, "hub URL")?)?;
+            to_json(&report)
+        })
+    }
+}
+
+/// Installs a workflow plugin from the component's bytes (`wasm`, `wasm_len` bytes of a
+/// WebAssembly component built for `dossier:workflow@0.1.0`). `markets_json` is a JSON array of
+/// the markets it runs for (`[]` or NULL: the markets it describes); `publisher_key` is a
+/// publisher key's secret text form (`dossier-publisher-key:...`) to sign with, or NULL to sign
+/// with this site's key. `*out_json` is the installed plugin: `{"id", "name", "version", "api",
+/// "markets", "triggers", "description", "sha256", "publisher", "signature_ok", "trusted",
+/// "active"}`. Not a plugin component: `DOSSIER_STATUS_PLUGIN_INCOMPATIBLE`.
+///
+/// # Safety
+/// `store` is a live handle; `wasm` points to `wasm_len` readable bytes; `markets_json` and
+/// `publisher_key` are NULL or valid strings; `out_json` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dossier_install_plugin(
+    store: *const DossierStore,
+    wasm: *const u8,
+    wasm_len: usize,
+    markets_json: *const c_char,
+    publisher_key: *const c_char,
+    out_json: *mut *mut c_char,
+) -> DossierStatus {
+    // SAFETY: every pointer is valid per this function's contract.
+    unsafe {
+        call_json(out_json, || {
+            if wasm.is_null() {
+                return Err(DossierError::invalid("plugin wasm", "is NULL"));
+            }
+            let bytes = std::slice::from_raw_parts(wasm, wasm_len).to_vec();
+            let markets: Vec<String> = match opt_text(markets_json, "markets")? {
+                Some(json) => from_json("markets", json)?,
+                None => Vec::new(),
+            };
+            let key = opt_text(publisher_key, "publisher key")?;
+            to_json(&plugins::install(self::store(store)?, bytes, markets, key)?)
+        })
+    }
+}
+
+/// Every installed plugin as a JSON array (objects as `dossier_install_plugin` returns), by name
+/// then version (newest first).
+///
+/// # Safety
+/// `store` is a live handle; `out_json` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dossier_plugins(
+    store: *const DossierStore,
+    out_json: *mut *mut c_char,
+) -> DossierStatus {
+    // SAFETY: every pointer is valid per this function's contract.
+    unsafe { call_json(out_json, || to_json(&self::store(store)?.plugins()?)) }
+}
+
+/// Runs plugins signed by the publisher with this public key (base58check) from now on.
+///
+/// # Safety
+/// `store` is a live handle; `public_key` a valid string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dossier_trust_publisher(
+    store: *const DossierStore,
+    public_key: *const c_char,
+) -> DossierStatus {
+    call(|| unsafe {
+        let key = text(public_key, "public key")?.parse()?;
+        Ok(self::store(store)?.trust_publisher(&key)?)
+    })
+}
+
+/// Stops running plugins signed by the publisher with this public key here.
+///
+/// # Safety
+/// `store` is a live handle; `public_key` a valid string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dossier_untrust_publisher(
+    store: *const DossierStore,
+    public_key: *const c_char,
+) -> DossierStatus {
+    call(|| unsafe {
+        let key = text(public_key, "public key")?.parse()?;
+        Ok(self::store(store)?.untrust_publisher(&key)?)
+    })
+}
+
+/// Evaluates the active version of plugin `name` on a case (number or id) for `trigger`
+/// (`case-created`, `case-updated`, `status-changed`, `before-solve`, `sla-check`) and changes
+/// nothing. `*out_json` is `{"plugin": {"name", "version"}, "trigger", "actions": [{"action":
+/// "add-tag", "tag": ...}, ...], "invalid": reason or null, "logs": [...]}`.
+///
+/// # Safety
+/// `store` is a live handle; `name`, `case_key` and `trigger` valid strings; `out_json` valid for
+/// a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dossier_plugin_dry_run(
+    store: *const DossierStore,
+    name: *const c_char,
+    case_key: *const c_char,
+    trigger: *const c_char,
+    out_json: *mut *mut c_char,
+) -> DossierStatus {
+    // SAFETY: every pointer is valid per this function's contract.
+    unsafe {
+        call_json(out_json, || {
+            let trigger = text(trigger, "trigger")?.parse()?;
+            let (name, case_key) = (text(name, "plugin")?, text(case_key, "case")?);
+            to_json(&plugins::dry_run(
+                self::store(store)?,
+                name,
+                case_key,
+                trigger,
+            )?)
+        })
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 pub use dossier::case::CaseSummary;
 pub use dossier::sop::validate::ViolationKind;
 pub use dossier::sop::{NodeKind, Outcome, OutcomeResult, Violation};
+pub use dossier::sync::Side;
+pub use dossier::{Action, PluginInfo, Trigger};
 pub use dossier::{
     ArticleStatus, Card, Category, Conflict, Dispute, DocId, DocKind, Durability, Escalation,
     Event, Origin, Payment, Priority, PublishedVersion, Qa, SearchHit, Sla, SopRun, SopStatus,
@@ -140,7 +142,7 @@ pub enum DocKind {
 pub enum Origin {
     /// A write through this store.
     Local,
-    /// Changes received from another replica (a change pack today, sync later).
+    /// Changes received from another replica (a change pack, a bundle file or a hub sync).
     Remote,
 }
 
@@ -1136,6 +1138,336 @@ impl From<&dossier::ChangeNotice> for ChangeNotice {
                 .map(|&(id, kind)| DocRef { id, kind })
                 .collect(),
             origin: n.origin,
+        }
+    }
+}
+
+// ---- sync and bundles ----
+// (Doc comments here and in `store.rs` never show a scope such as star-slash-sop: the generated
+// Kotlin and Swift doc comments would end at its `*` + `/`.)
+
+/// Which side refused a document's changes.
+#[uniffi::remote(Enum)]
+pub enum Side {
+    /// This store refused what the peer sent.
+    Us,
+    /// The peer refused what this store sent.
+    Peer,
+}
+
+/// Why the changes of one document were refused (the rest of the session or bundle went on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum RejectCode {
+    /// The document (before or after the change) is outside the peer's scopes.
+    OutOfScope,
+    /// The peer may read this document but not change it.
+    ReadOnly,
+    /// A change carries an unmasked card number or security code.
+    CardData,
+    /// The changes do not apply, or would leave an invalid document.
+    Invalid,
+    /// The document's sync message exceeds the message size limit.
+    TooLarge,
+    /// The document's sync message does not decode.
+    Malformed,
+    /// A reason added to Dossier after these bindings were generated; see the message.
+    Other,
+}
+
+impl From<dossier::sync::RejectCode> for RejectCode {
+    fn from(c: dossier::sync::RejectCode) -> Self {
+        use dossier::sync::RejectCode as C;
+        match c {
+            C::OutOfScope => RejectCode::OutOfScope,
+            C::ReadOnly => RejectCode::ReadOnly,
+            C::CardData => RejectCode::CardData,
+            C::Invalid => RejectCode::Invalid,
+            C::TooLarge => RejectCode::TooLarge,
+            C::Malformed => RejectCode::Malformed,
+            // `RejectCode` is non-exhaustive in `dossier`.
+            _ => RejectCode::Other,
+        }
+    }
+}
+
+/// One document whose changes were refused.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Rejection {
+    /// The document.
+    pub doc: DocId,
+    /// Why.
+    pub reason: RejectCode,
+    /// Who refused.
+    pub by: Side,
+    /// The reason in words (`read-only for the peer`...).
+    pub message: String,
+}
+
+impl From<dossier::sync::Rejection> for Rejection {
+    fn from(r: dossier::sync::Rejection) -> Self {
+        Rejection {
+            doc: r.doc,
+            reason: r.reason.into(),
+            by: r.by,
+            message: r.reason.to_string(),
+        }
+    }
+}
+
+/// What a sync session with a hub did.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SyncReport {
+    /// The authenticated peer (the hub's site id), once known.
+    pub peer: Option<String>,
+    /// Documents for which this store sent changes.
+    pub docs_sent: u64,
+    /// Documents that received new changes here.
+    pub docs_received: u64,
+    /// Refused documents, by either side; the rest of the session went on.
+    pub rejected: Vec<Rejection>,
+    /// Protocol messages sent.
+    pub messages_sent: u64,
+    /// Protocol messages received.
+    pub messages_received: u64,
+    /// Bytes sent (message payloads).
+    pub bytes_sent: u64,
+    /// Bytes received (message payloads).
+    pub bytes_received: u64,
+    /// Whether the session reached its end (both sides quiet).
+    pub completed: bool,
+}
+
+impl From<dossier::sync::SyncReport> for SyncReport {
+    fn from(r: dossier::sync::SyncReport) -> Self {
+        SyncReport {
+            peer: r.peer,
+            docs_sent: r.docs_sent as u64,
+            docs_received: r.docs_received as u64,
+            rejected: r.rejected.into_iter().map(Rejection::from).collect(),
+            messages_sent: r.messages_sent,
+            messages_received: r.messages_received,
+            bytes_sent: r.bytes_sent,
+            bytes_received: r.bytes_received,
+            completed: r.completed,
+        }
+    }
+}
+
+/// What writing a bundle file ([`crate::Store::export_bundle`]) did.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record, Serialize)]
+pub struct ExportedBundle {
+    /// Documents in the bundle.
+    pub docs: u64,
+    /// Changes in the bundle.
+    pub changes: u64,
+    /// Size of the file in bytes.
+    pub bytes: u64,
+}
+
+impl From<&dossier::sync::ExportedBundle> for ExportedBundle {
+    fn from(b: &dossier::sync::ExportedBundle) -> Self {
+        ExportedBundle {
+            docs: b.docs as u64,
+            changes: b.changes as u64,
+            bytes: b.bytes.len() as u64,
+        }
+    }
+}
+
+/// What importing a bundle file ([`crate::Store::import_bundle`]) did.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct BundleReport {
+    /// The site that made the bundle (`from` in `dossier`; renamed because `from` is a Python
+    /// keyword).
+    pub from_site: String,
+    /// Documents in the bundle.
+    pub docs: u64,
+    /// Documents that received new changes here.
+    pub docs_updated: u64,
+    /// Changes that were new here (0 when the bundle was imported before).
+    pub new_changes: u64,
+    /// Documents whose changes were refused (nothing of them stored); the rest applied.
+    pub rejected: Vec<Rejection>,
+}
+
+impl From<dossier::sync::BundleReport> for BundleReport {
+    fn from(r: dossier::sync::BundleReport) -> Self {
+        BundleReport {
+            from_site: r.from,
+            docs: r.docs as u64,
+            docs_updated: r.docs_updated as u64,
+            new_changes: r.new_changes as u64,
+            rejected: r.rejected.into_iter().map(Rejection::from).collect(),
+        }
+    }
+}
+
+/// A provisioned peer: a site (or the hub) this store syncs with.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Peer {
+    /// Its site id.
+    pub site: String,
+    /// The public key it signs with (base58check, as `public_key()` shows it).
+    pub public_key: String,
+    /// What it may read and write here, in text form (`IN-UPI`, `BR-PIX/case`, `ES/sop:ro`...).
+    pub scopes: Vec<String>,
+    /// When the last session with it completed (ms), if ever.
+    pub last_sync_at: Option<i64>,
+}
+
+impl From<dossier::sync::Peer> for Peer {
+    fn from(p: dossier::sync::Peer) -> Self {
+        Peer {
+            site: p.site,
+            public_key: p.key.to_string(),
+            scopes: p.scopes.iter().map(ToString::to_string).collect(),
+            last_sync_at: p.last_sync_at,
+        }
+    }
+}
+
+// ---- plugins ----
+
+/// Why a plugin is called.
+#[uniffi::remote(Enum)]
+pub enum Trigger {
+    /// A case was just opened.
+    CaseCreated,
+    /// A case changed.
+    CaseUpdated,
+    /// A case's status changed.
+    StatusChanged,
+    /// A case is about to be solved; a plugin may refuse.
+    BeforeSolve,
+    /// A periodic SLA check.
+    SlaCheck,
+}
+
+/// Something a plugin asks for on a case (the WIT `action` variant), as a dry run shows it.
+#[uniffi::remote(Enum)]
+pub enum Action {
+    /// Set a market-specific field.
+    SetField {
+        /// Field name.
+        name: String,
+        /// Value.
+        value: String,
+    },
+    /// Add a tag.
+    AddTag {
+        /// The tag.
+        tag: String,
+    },
+    /// Remove a tag.
+    RemoveTag {
+        /// The tag.
+        tag: String,
+    },
+    /// Set the priority.
+    SetPriority {
+        /// The priority.
+        priority: Priority,
+    },
+    /// Move the case to a status.
+    SetStatus {
+        /// The status.
+        status: Status,
+    },
+    /// Hand the case to another team.
+    Escalate {
+        /// Team.
+        to: String,
+        /// Why.
+        reason: String,
+    },
+    /// Set the due time of an SLA metric.
+    SetSlaDeadline {
+        /// Metric.
+        metric: String,
+        /// Due time (epoch ms).
+        due_at: i64,
+    },
+    /// The case needs a field: tagged `missing-<name>` while it lacks it, and a solve is refused.
+    RequireField {
+        /// Field name, or `payment.txn_ref`.
+        name: String,
+        /// Why, shown to the agent.
+        reason: String,
+    },
+    /// Add a note.
+    AddNote {
+        /// Text.
+        body: String,
+        /// Whether the customer may see it.
+        public: bool,
+    },
+    /// Send the case to a queue (the `queue` field).
+    Route {
+        /// Queue.
+        queue: String,
+    },
+    /// Refuse a solve (before-solve only).
+    RefuseSolve {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// An installed plugin (without its bytes) and whether it runs here.
+#[uniffi::remote(Record)]
+pub struct PluginInfo {
+    /// The plugin document.
+    pub id: DocId,
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// The plugin API version it was built against.
+    pub api: String,
+    /// Markets it runs for.
+    pub markets: Vec<String>,
+    /// Triggers it is called on.
+    pub triggers: Vec<Trigger>,
+    /// One line for people.
+    pub description: String,
+    /// SHA-256 of the component, hex.
+    pub sha256: String,
+    /// The publisher's public key (base58check).
+    pub publisher: String,
+    /// Whether the signature verifies over the stored manifest and component.
+    pub signature_ok: bool,
+    /// Whether this site trusts the publisher (its own site key always is).
+    pub trusted: bool,
+    /// Whether it runs here: signature good, publisher trusted, newest such version of its name.
+    pub active: bool,
+}
+
+/// What a dry run of one plugin on one case found. Nothing was applied.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct DryRun {
+    /// The plugin that ran.
+    pub plugin: String,
+    /// Its version.
+    pub version: String,
+    /// The trigger it was called with.
+    pub trigger: Trigger,
+    /// The actions it returned, in order.
+    pub actions: Vec<Action>,
+    /// Why the store would refuse these actions, if it would (then none would be applied).
+    pub invalid: Option<String>,
+    /// What the plugin logged during the call.
+    pub logs: Vec<String>,
+}
+
+impl From<dossier_plugins::DryRun> for DryRun {
+    fn from(d: dossier_plugins::DryRun) -> Self {
+        DryRun {
+            plugin: d.plugin.name,
+            version: d.plugin.version,
+            trigger: d.trigger,
+            actions: d.actions,
+            invalid: d.invalid,
+            logs: d.logs,
         }
     }
 }

@@ -8,8 +8,9 @@
 //!
 //! Long calls have an `_async` twin that Kotlin sees as a `suspend fun` and Swift as `async`.
 //! They run the blocking call on a thread of their own and complete a future when it is done, so
-//! no async runtime (tokio) is linked into the library: the host's own executor (coroutines,
-//! Swift concurrency, asyncio) polls it.
+//! the host's own executor (coroutines, Swift concurrency, asyncio) polls it and needs no tokio
+//! runtime; a hub sync drives its WebSocket on a small tokio runtime of its own, inside that
+//! call.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, RwLock, Weak};
@@ -18,11 +19,13 @@ use dossier::{ArticleStatus, ChangeHash, DocId};
 
 use crate::error::DossierError;
 use crate::records::{
-    Applied, Article, Case, CaseFilter, CaseSummary, CaseUpdate, ChangeNotice, Conflict, DocRef,
-    HistoryEntry, MergeReport, NewArticle, NewCase, OpenOptions, SearchHit, Sop, SopSummary,
-    SopWalk, Violation, WalkResult,
+    Applied, Article, BundleReport, Case, CaseFilter, CaseSummary, CaseUpdate, ChangeNotice,
+    Conflict, DocRef, ExportedBundle, HistoryEntry, MergeReport, NewArticle, NewCase, OpenOptions,
+    Peer, SearchHit, Sop, SopSummary, SopWalk, SyncReport, Violation, WalkResult,
 };
+use crate::records::{DryRun, PluginInfo, Trigger};
 use crate::task::blocking;
+use crate::{plugins, sync_io};
 
 type Result<T, E = DossierError> = std::result::Result<T, E>;
 
@@ -89,6 +92,13 @@ fn id(s: &str) -> Result<DocId> {
     Ok(s.parse::<DocId>()?)
 }
 
+fn scopes(text: &[String]) -> Result<Vec<dossier::sync::Scope>> {
+    Ok(text
+        .iter()
+        .map(|s| s.parse())
+        .collect::<Result<_, dossier::Error>>()?)
+}
+
 fn heads(hex: &[String]) -> Result<Vec<ChangeHash>> {
     hex.iter()
         .map(|h| {
@@ -107,10 +117,8 @@ impl Store {
     /// a malformed site id; `Corrupt` when the file is not a Dossier store.
     #[uniffi::constructor]
     pub fn open(path: String, options: OpenOptions) -> Result<Arc<Self>> {
-        Ok(Arc::new(Store::from_core(dossier::Store::open(
-            path,
-            options.into(),
-        )?)))
+        let store = dossier::Store::open(path, options.into())?;
+        Ok(Arc::new(Store::from_core(plugins::with_plugins(store))))
     }
 
     /// Releases the SQLite file now; later calls fail with `Closed`. Calls already running
@@ -474,6 +482,159 @@ impl Store {
         Ok(MergeReport {
             documents_updated: updated as u64,
         })
+    }
+
+    // ---- sync and bundles ----
+
+    /// This site's public key (base58check): give it to the hub or a peer, which provisions
+    /// this site with it (`add_peer`). The matching private key lives in the store file, so
+    /// protect the file like a key.
+    ///
+    /// # Errors
+    /// `Closed`; `Storage`.
+    pub fn public_key(&self) -> Result<String> {
+        Ok(self.core()?.public_key()?.to_string())
+    }
+
+    /// Provisions (or re-provisions) a peer: its site id, the public key it signs with, and the
+    /// scopes it may read and write here (`IN-UPI`, `BR-PIX/case`, `IN-UPI/sop:ro`, `*` for
+    /// everything). Changing the key or scopes makes the next sync offer everything again.
+    ///
+    /// # Errors
+    /// `Invalid` for a malformed site, key or scope, no scopes, or this store's own site.
+    pub fn add_peer(&self, site: String, public_key: String, scopes: Vec<String>) -> Result<Peer> {
+        let key = public_key.parse()?;
+        Ok(self
+            .core()?
+            .add_peer(&site, key, self::scopes(&scopes)?)?
+            .into())
+    }
+
+    /// Every provisioned peer, by site id.
+    ///
+    /// # Errors
+    /// `Storage`.
+    pub fn peers(&self) -> Result<Vec<Peer>> {
+        let peers = self.core()?.peers()?;
+        Ok(peers.into_iter().map(Peer::from).collect())
+    }
+
+    /// Forgets a peer and everything remembered about syncing with it.
+    ///
+    /// # Errors
+    /// `NotFound` when `site` is not provisioned.
+    pub fn remove_peer(&self, site: String) -> Result<()> {
+        Ok(self.core()?.remove_peer(&site)?)
+    }
+
+    /// Writes every change `for_site` is not known to have (within its read scopes) into one
+    /// signed bundle file at `path`, for sites with no network: carry the file over and call
+    /// [`Store::import_bundle`] there.
+    ///
+    /// # Errors
+    /// `NotFound` when `for_site` is not a provisioned peer; `Storage` when the file cannot be
+    /// written.
+    pub fn export_bundle(&self, path: String, for_site: String) -> Result<ExportedBundle> {
+        let bundle = self.core()?.export_bundle(&for_site)?;
+        sync_io::write_bundle(&path, &bundle.bytes)?;
+        Ok(ExportedBundle::from(&bundle))
+    }
+
+    /// Verifies a bundle file from a provisioned peer and applies it. Nothing is applied unless
+    /// the whole file checks out; then refused documents are reported while the rest apply.
+    /// Importing a bundle twice is harmless.
+    ///
+    /// # Errors
+    /// `Auth` when the signer is not provisioned or the file was tampered with; `SyncFailed`
+    /// for a truncated or malformed file or one made for another site — with nothing stored;
+    /// `Storage` when the file cannot be read.
+    pub fn import_bundle(&self, path: String) -> Result<BundleReport> {
+        let bytes = sync_io::read_bundle(&path)?;
+        Ok(self.core()?.import_bundle(&bytes)?.into())
+    }
+
+    /// Syncs with the hub at `url` (`ws://HOST:PORT`): one authenticated session that sends
+    /// what the hub lacks and receives what this site may read, blocking until it ends. The hub
+    /// and this store must have provisioned each other (`add_peer`).
+    ///
+    /// # Errors
+    /// `Invalid` for a URL that is not `ws://`; `Network` when the hub cannot be reached or the
+    /// connection fails (try again later); `Auth` when either side does not know the other's
+    /// key; `SyncRefused` / `SyncFailed` when the hub or this side ended the session.
+    pub fn sync_with_hub(&self, url: String) -> Result<SyncReport> {
+        Ok(sync_io::sync_with_hub(&self.core()?, &url)?.into())
+    }
+
+    /// [`Store::sync_with_hub`] without blocking the caller: a `suspend fun` in Kotlin, `async`
+    /// in Swift, a coroutine in Python.
+    ///
+    /// # Errors
+    /// As [`Store::sync_with_hub`].
+    pub async fn sync_with_hub_async(&self, url: String) -> Result<SyncReport> {
+        let store = self.core()?;
+        let report = blocking(move || sync_io::sync_on_this_thread(&store, &url)).await??;
+        Ok(report.into())
+    }
+
+    // ---- plugins ----
+
+    /// Installs a workflow plugin (a WebAssembly component built for `dossier:workflow@0.1.0`):
+    /// reads what it is from the component itself, runs it for `markets` (empty: the markets it
+    /// describes), signs it with `publisher_key` (a publisher key's secret text form,
+    /// `dossier-publisher-key:...`) or, when `None`, with this site's own key, and stores the
+    /// package as a document that syncs like the rest. Installing the same package again
+    /// returns it unchanged. It runs here once its publisher is trusted (the site key always is).
+    ///
+    /// # Errors
+    /// `PluginIncompatible` when the bytes are not a plugin component or target an unsupported
+    /// API; `PluginFailed` when its `describe` fails; `Invalid` for a bad market, key or
+    /// manifest; `PluginSignature`.
+    pub fn install_plugin(
+        &self,
+        wasm: Vec<u8>,
+        markets: Vec<String>,
+        publisher_key: Option<String>,
+    ) -> Result<PluginInfo> {
+        plugins::install(&self.core()?, wasm, markets, publisher_key.as_deref())
+    }
+
+    /// Every installed plugin, by name then version (newest first), and whether it runs here.
+    ///
+    /// # Errors
+    /// `Storage`.
+    pub fn plugins(&self) -> Result<Vec<PluginInfo>> {
+        Ok(self.core()?.plugins()?)
+    }
+
+    /// Runs plugins signed by the publisher with this public key (base58check) from now on.
+    ///
+    /// # Errors
+    /// `Invalid` for a malformed key.
+    pub fn trust_publisher(&self, public_key: String) -> Result<()> {
+        Ok(self.core()?.trust_publisher(&public_key.parse()?)?)
+    }
+
+    /// Stops running plugins signed by this publisher here.
+    ///
+    /// # Errors
+    /// `Invalid` for a malformed key.
+    pub fn untrust_publisher(&self, public_key: String) -> Result<()> {
+        Ok(self.core()?.untrust_publisher(&public_key.parse()?)?)
+    }
+
+    /// Evaluates the active version of plugin `name` on a case for `trigger` and reports its
+    /// actions and whether the store would accept them. Changes nothing.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown plugin or case; `Invalid` when the plugin is not active here;
+    /// `PluginFailed` when it fails.
+    pub fn dry_run_plugin(
+        &self,
+        name: String,
+        case_key: String,
+        trigger: Trigger,
+    ) -> Result<DryRun> {
+        Ok(plugins::dry_run(&self.core()?, &name, &case_key, trigger)?.into())
     }
 
     // ---- notifications ----

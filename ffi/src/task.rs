@@ -3,9 +3,10 @@
 //! uniffi turns an `async fn` into a Kotlin `suspend fun` / Swift `async` function whose future
 //! is polled by the host's executor; a future that blocked inside `poll` would block that
 //! executor's thread. Merges are blocking SQLite work, so each async call runs on a thread of its
-//! own and wakes the host when done. That needs about forty lines of std, instead of linking
-//! tokio into every app that embeds Dossier. Async calls are rare and long (a merge, later a hub
-//! sync), so a thread per call costs nothing that matters.
+//! own and wakes the host when done. That needs about forty lines of std, and the host's
+//! executor never has to be (or run inside) a tokio runtime. A hub sync is the same blocking call
+//! on that thread, driving its WebSocket on a runtime it owns (`sync_io`). Async calls are rare
+//! and long (a merge, a hub sync), so a thread per call costs nothing that matters.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -3,6 +3,8 @@
 //! so what passes here passes there.
 
 mod bindings;
+mod fuzz;
+mod plugins;
 
 use std::process::Command;
 use std::time::Instant;
@@ -13,12 +15,34 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("test") => test(),
+        Some("bindings") => bindings::test(),
+        Some("plugins") => plugins::build_examples().map(|paths| {
+            for p in paths {
+                println!("{}", p.display());
+            }
+        }),
+        Some("demo") => plugins::demo(&args[1..]),
+        Some("fuzz") => fuzz::command(&args[1..]),
         Some("help") | None => {
             println!("usage: cargo xtask test    run fmt check, clippy, rustdoc and all tests");
+            println!(
+                "       cargo xtask demo    build the example plugins and run the demo with them"
+            );
+            println!("       cargo xtask plugins    build the example plugins to wasm components");
+            println!("       cargo xtask bindings    run only the binding tests");
+            println!("       cargo xtask fuzz [TARGET|all] [SECS]    run the cargo-fuzz targets");
             Ok(())
         }
         Some(other) => bail!("unknown task {other:?}; try `cargo xtask help`"),
     }
+}
+
+/// The workspace root.
+fn root() -> Result<std::path::PathBuf> {
+    Ok(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("xtask has no parent directory")?
+        .to_path_buf())
 }
 
 /// Runs a command from the workspace root, failing if it fails.
@@ -114,8 +138,10 @@ fn test() -> Result<()> {
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
     ensure_chromium()?;
+    plugins::ensure_wasm_target()?;
     run("tests", "cargo", &["test", "--workspace"], &[])?;
     bindings::test()?;
+    fuzz::smoke()?;
     println!(
         "\nall checks passed in {:.0}s",
         started.elapsed().as_secs_f64()

@@ -558,6 +558,8 @@ def _uniffi_check_contract_api_version(lib):
 def _uniffi_check_api_checksums(lib):
     if lib.uniffi_dossier_ffi_checksum_method_store_add_note() != 37392:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_dossier_ffi_checksum_method_store_add_peer() != 13049:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_dossier_ffi_checksum_method_store_apply_changes() != 3475:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_dossier_ffi_checksum_method_store_author() != 47613:
@@ -574,9 +576,13 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_dossier_ffi_checksum_method_store_documents() != 54807:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_dossier_ffi_checksum_method_store_dry_run_plugin() != 59501:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_dossier_ffi_checksum_method_store_edit_article() != 46191:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_dossier_ffi_checksum_method_store_escalate() != 46936:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_dossier_ffi_checksum_method_store_export_bundle() != 25169:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_dossier_ffi_checksum_method_store_get_article() != 9085:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -588,13 +594,23 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_dossier_ffi_checksum_method_store_history() != 6449:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_dossier_ffi_checksum_method_store_import_bundle() != 1291:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_dossier_ffi_checksum_method_store_import_sop() != 43223:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_dossier_ffi_checksum_method_store_install_plugin() != 43271:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_dossier_ffi_checksum_method_store_list_cases() != 35792:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_dossier_ffi_checksum_method_store_list_sops() != 49224:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_dossier_ffi_checksum_method_store_mark_sla_met() != 40522:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_dossier_ffi_checksum_method_store_peers() != 61878:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_dossier_ffi_checksum_method_store_plugins() != 50315:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_dossier_ffi_checksum_method_store_public_key() != 35434:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_dossier_ffi_checksum_method_store_publish_sop() != 40990:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -603,6 +619,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_dossier_ffi_checksum_method_store_pull_from_async() != 20744:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_dossier_ffi_checksum_method_store_record_sop_run() != 9462:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_dossier_ffi_checksum_method_store_remove_peer() != 58256:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_dossier_ffi_checksum_method_store_retire_sop() != 14340:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -621,6 +639,14 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_dossier_ffi_checksum_method_store_submit_sop() != 64495:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_dossier_ffi_checksum_method_store_subscribe() != 20430:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_dossier_ffi_checksum_method_store_sync_with_hub() != 8356:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_dossier_ffi_checksum_method_store_sync_with_hub_async() != 27838:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_dossier_ffi_checksum_method_store_trust_publisher() != 5847:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_dossier_ffi_checksum_method_store_untrust_publisher() != 23836:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_dossier_ffi_checksum_method_store_update_case() != 42857:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -666,6 +692,9 @@ _UniffiLib.ffi_dossier_ffi_uniffi_contract_version.restype = ctypes.c_uint32
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_add_note.argtypes = (
 )
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_add_note.restype = ctypes.c_uint16
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_add_peer.argtypes = (
+)
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_add_peer.restype = ctypes.c_uint16
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_apply_changes.argtypes = (
 )
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_apply_changes.restype = ctypes.c_uint16
@@ -690,12 +719,18 @@ _UniffiLib.uniffi_dossier_ffi_checksum_method_store_create_case.restype = ctypes
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_documents.argtypes = (
 )
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_documents.restype = ctypes.c_uint16
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_dry_run_plugin.argtypes = (
+)
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_dry_run_plugin.restype = ctypes.c_uint16
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_edit_article.argtypes = (
 )
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_edit_article.restype = ctypes.c_uint16
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_escalate.argtypes = (
 )
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_escalate.restype = ctypes.c_uint16
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_export_bundle.argtypes = (
+)
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_export_bundle.restype = ctypes.c_uint16
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_get_article.argtypes = (
 )
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_get_article.restype = ctypes.c_uint16
@@ -711,9 +746,15 @@ _UniffiLib.uniffi_dossier_ffi_checksum_method_store_heads.restype = ctypes.c_uin
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_history.argtypes = (
 )
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_history.restype = ctypes.c_uint16
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_import_bundle.argtypes = (
+)
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_import_bundle.restype = ctypes.c_uint16
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_import_sop.argtypes = (
 )
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_import_sop.restype = ctypes.c_uint16
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_install_plugin.argtypes = (
+)
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_install_plugin.restype = ctypes.c_uint16
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_list_cases.argtypes = (
 )
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_list_cases.restype = ctypes.c_uint16
@@ -723,6 +764,15 @@ _UniffiLib.uniffi_dossier_ffi_checksum_method_store_list_sops.restype = ctypes.c
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_mark_sla_met.argtypes = (
 )
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_mark_sla_met.restype = ctypes.c_uint16
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_peers.argtypes = (
+)
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_peers.restype = ctypes.c_uint16
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_plugins.argtypes = (
+)
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_plugins.restype = ctypes.c_uint16
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_public_key.argtypes = (
+)
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_public_key.restype = ctypes.c_uint16
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_publish_sop.argtypes = (
 )
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_publish_sop.restype = ctypes.c_uint16
@@ -735,6 +785,9 @@ _UniffiLib.uniffi_dossier_ffi_checksum_method_store_pull_from_async.restype = ct
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_record_sop_run.argtypes = (
 )
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_record_sop_run.restype = ctypes.c_uint16
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_remove_peer.argtypes = (
+)
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_remove_peer.restype = ctypes.c_uint16
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_retire_sop.argtypes = (
 )
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_retire_sop.restype = ctypes.c_uint16
@@ -762,6 +815,18 @@ _UniffiLib.uniffi_dossier_ffi_checksum_method_store_submit_sop.restype = ctypes.
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_subscribe.argtypes = (
 )
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_subscribe.restype = ctypes.c_uint16
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_sync_with_hub.argtypes = (
+)
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_sync_with_hub.restype = ctypes.c_uint16
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_sync_with_hub_async.argtypes = (
+)
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_sync_with_hub_async.restype = ctypes.c_uint16
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_trust_publisher.argtypes = (
+)
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_trust_publisher.restype = ctypes.c_uint16
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_untrust_publisher.argtypes = (
+)
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_untrust_publisher.restype = ctypes.c_uint16
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_update_case.argtypes = (
 )
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_update_case.restype = ctypes.c_uint16
@@ -788,6 +853,14 @@ _UniffiLib.uniffi_dossier_ffi_fn_method_store_add_note.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_dossier_ffi_fn_method_store_add_note.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_add_peer.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_add_peer.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_dossier_ffi_fn_method_store_apply_changes.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -836,6 +909,14 @@ _UniffiLib.uniffi_dossier_ffi_fn_method_store_documents.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_dossier_ffi_fn_method_store_documents.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_dry_run_plugin.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_dry_run_plugin.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_dossier_ffi_fn_method_store_edit_article.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -853,6 +934,13 @@ _UniffiLib.uniffi_dossier_ffi_fn_method_store_escalate.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_dossier_ffi_fn_method_store_escalate.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_export_bundle.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_export_bundle.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_dossier_ffi_fn_method_store_get_article.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -883,6 +971,12 @@ _UniffiLib.uniffi_dossier_ffi_fn_method_store_history.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_dossier_ffi_fn_method_store_history.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_import_bundle.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_import_bundle.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_dossier_ffi_fn_method_store_import_sop.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -890,6 +984,14 @@ _UniffiLib.uniffi_dossier_ffi_fn_method_store_import_sop.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_dossier_ffi_fn_method_store_import_sop.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_install_plugin.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_install_plugin.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_dossier_ffi_fn_method_store_list_cases.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -908,6 +1010,21 @@ _UniffiLib.uniffi_dossier_ffi_fn_method_store_mark_sla_met.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_dossier_ffi_fn_method_store_mark_sla_met.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_peers.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_peers.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_plugins.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_plugins.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_public_key.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_public_key.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_dossier_ffi_fn_method_store_publish_sop.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -933,6 +1050,12 @@ _UniffiLib.uniffi_dossier_ffi_fn_method_store_record_sop_run.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_dossier_ffi_fn_method_store_record_sop_run.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_remove_peer.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_remove_peer.restype = None
 _UniffiLib.uniffi_dossier_ffi_fn_method_store_retire_sop.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -993,6 +1116,29 @@ _UniffiLib.uniffi_dossier_ffi_fn_method_store_subscribe.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_dossier_ffi_fn_method_store_subscribe.restype = ctypes.c_uint64
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_sync_with_hub.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_sync_with_hub.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_sync_with_hub_async.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+)
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_sync_with_hub_async.restype = ctypes.c_uint64
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_trust_publisher.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_trust_publisher.restype = None
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_untrust_publisher.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_untrust_publisher.restype = None
 _UniffiLib.uniffi_dossier_ffi_fn_method_store_update_case.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -2032,6 +2178,290 @@ class _UniffiFfiConverterTypeArticle(_UniffiConverterRustBuffer):
         _UniffiFfiConverterSequenceString.write(value.related_sops, buf)
         _UniffiFfiConverterOptionalInt64.write(value.next_verification_at, buf)
         _UniffiFfiConverterInt64.write(value.created_at, buf)
+
+
+
+
+
+
+class RejectCode(enum.Enum):
+    """
+    Why the changes of one document were refused (the rest of the session or bundle went on).
+"""
+    
+    OUT_OF_SCOPE = 0
+    """
+    The document (before or after the change) is outside the peer's scopes.
+"""
+    
+    READ_ONLY = 1
+    """
+    The peer may read this document but not change it.
+"""
+    
+    CARD_DATA = 2
+    """
+    A change carries an unmasked card number or security code.
+"""
+    
+    INVALID = 3
+    """
+    The changes do not apply, or would leave an invalid document.
+"""
+    
+    TOO_LARGE = 4
+    """
+    The document's sync message exceeds the message size limit.
+"""
+    
+    MALFORMED = 5
+    """
+    The document's sync message does not decode.
+"""
+    
+    OTHER = 6
+    """
+    A reason added to Dossier after these bindings were generated; see the message.
+"""
+    
+
+
+class _UniffiFfiConverterTypeRejectCode(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return RejectCode.OUT_OF_SCOPE
+        if variant == 2:
+            return RejectCode.READ_ONLY
+        if variant == 3:
+            return RejectCode.CARD_DATA
+        if variant == 4:
+            return RejectCode.INVALID
+        if variant == 5:
+            return RejectCode.TOO_LARGE
+        if variant == 6:
+            return RejectCode.MALFORMED
+        if variant == 7:
+            return RejectCode.OTHER
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == RejectCode.OUT_OF_SCOPE:
+            return
+        if value == RejectCode.READ_ONLY:
+            return
+        if value == RejectCode.CARD_DATA:
+            return
+        if value == RejectCode.INVALID:
+            return
+        if value == RejectCode.TOO_LARGE:
+            return
+        if value == RejectCode.MALFORMED:
+            return
+        if value == RejectCode.OTHER:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == RejectCode.OUT_OF_SCOPE:
+            buf.write_i32(1)
+        if value == RejectCode.READ_ONLY:
+            buf.write_i32(2)
+        if value == RejectCode.CARD_DATA:
+            buf.write_i32(3)
+        if value == RejectCode.INVALID:
+            buf.write_i32(4)
+        if value == RejectCode.TOO_LARGE:
+            buf.write_i32(5)
+        if value == RejectCode.MALFORMED:
+            buf.write_i32(6)
+        if value == RejectCode.OTHER:
+            buf.write_i32(7)
+
+
+
+
+
+
+
+
+class Side(enum.Enum):
+    """
+    Which side refused a document's changes.
+"""
+    
+    US = 0
+    """
+    This store refused what the peer sent.
+"""
+    
+    PEER = 1
+    """
+    The peer refused what this store sent.
+"""
+    
+
+
+class _UniffiFfiConverterTypeSide(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return Side.US
+        if variant == 2:
+            return Side.PEER
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == Side.US:
+            return
+        if value == Side.PEER:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == Side.US:
+            buf.write_i32(1)
+        if value == Side.PEER:
+            buf.write_i32(2)
+
+
+
+@dataclass
+class Rejection:
+    """
+    One document whose changes were refused.
+"""
+    def __init__(self, *, doc:DocId, reason:RejectCode, by:Side, message:str):
+        self.doc = doc
+        self.reason = reason
+        self.by = by
+        self.message = message
+        
+        
+
+    
+    def __str__(self):
+        return "Rejection(doc={}, reason={}, by={}, message={})".format(self.doc, self.reason, self.by, self.message)
+    def __eq__(self, other):
+        if self.doc != other.doc:
+            return False
+        if self.reason != other.reason:
+            return False
+        if self.by != other.by:
+            return False
+        if self.message != other.message:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeRejection(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return Rejection(
+            doc=_UniffiFfiConverterTypeDocId.read(buf),
+            reason=_UniffiFfiConverterTypeRejectCode.read(buf),
+            by=_UniffiFfiConverterTypeSide.read(buf),
+            message=_UniffiFfiConverterString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterTypeDocId.check_lower(value.doc)
+        _UniffiFfiConverterTypeRejectCode.check_lower(value.reason)
+        _UniffiFfiConverterTypeSide.check_lower(value.by)
+        _UniffiFfiConverterString.check_lower(value.message)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterTypeDocId.write(value.doc, buf)
+        _UniffiFfiConverterTypeRejectCode.write(value.reason, buf)
+        _UniffiFfiConverterTypeSide.write(value.by, buf)
+        _UniffiFfiConverterString.write(value.message, buf)
+
+class _UniffiFfiConverterSequenceTypeRejection(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeRejection.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeRejection.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeRejection.read(buf) for i in range(count)
+        ]
+
+@dataclass
+class BundleReport:
+    """
+    What importing a bundle file ([`crate::Store::import_bundle`]) did.
+"""
+    def __init__(self, *, from_site:str, docs:int, docs_updated:int, new_changes:int, rejected:typing.List[Rejection]):
+        self.from_site = from_site
+        self.docs = docs
+        self.docs_updated = docs_updated
+        self.new_changes = new_changes
+        self.rejected = rejected
+        
+        
+
+    
+    def __str__(self):
+        return "BundleReport(from_site={}, docs={}, docs_updated={}, new_changes={}, rejected={})".format(self.from_site, self.docs, self.docs_updated, self.new_changes, self.rejected)
+    def __eq__(self, other):
+        if self.from_site != other.from_site:
+            return False
+        if self.docs != other.docs:
+            return False
+        if self.docs_updated != other.docs_updated:
+            return False
+        if self.new_changes != other.new_changes:
+            return False
+        if self.rejected != other.rejected:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeBundleReport(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return BundleReport(
+            from_site=_UniffiFfiConverterString.read(buf),
+            docs=_UniffiFfiConverterUInt64.read(buf),
+            docs_updated=_UniffiFfiConverterUInt64.read(buf),
+            new_changes=_UniffiFfiConverterUInt64.read(buf),
+            rejected=_UniffiFfiConverterSequenceTypeRejection.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.from_site)
+        _UniffiFfiConverterUInt64.check_lower(value.docs)
+        _UniffiFfiConverterUInt64.check_lower(value.docs_updated)
+        _UniffiFfiConverterUInt64.check_lower(value.new_changes)
+        _UniffiFfiConverterSequenceTypeRejection.check_lower(value.rejected)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.from_site, buf)
+        _UniffiFfiConverterUInt64.write(value.docs, buf)
+        _UniffiFfiConverterUInt64.write(value.docs_updated, buf)
+        _UniffiFfiConverterUInt64.write(value.new_changes, buf)
+        _UniffiFfiConverterSequenceTypeRejection.write(value.rejected, buf)
 
 @dataclass
 class Card:
@@ -3680,7 +4110,7 @@ class Origin(enum.Enum):
     
     REMOTE = 1
     """
-    Changes received from another replica (a change pack today, sync later).
+    Changes received from another replica (a change pack, a bundle file or a hub sync).
 """
     
 
@@ -3795,6 +4225,810 @@ class _UniffiFfiConverterTypeConflict(_UniffiConverterRustBuffer):
         _UniffiFfiConverterString.write(value.field, buf)
         _UniffiFfiConverterString.write(value.winner, buf)
         _UniffiFfiConverterSequenceString.write(value.values, buf)
+
+
+
+
+
+
+class Trigger(enum.Enum):
+    """
+    Why a plugin is called.
+"""
+    
+    CASE_CREATED = 0
+    """
+    A case was just opened.
+"""
+    
+    CASE_UPDATED = 1
+    """
+    A case changed.
+"""
+    
+    STATUS_CHANGED = 2
+    """
+    A case's status changed.
+"""
+    
+    BEFORE_SOLVE = 3
+    """
+    A case is about to be solved; a plugin may refuse.
+"""
+    
+    SLA_CHECK = 4
+    """
+    A periodic SLA check.
+"""
+    
+
+
+class _UniffiFfiConverterTypeTrigger(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return Trigger.CASE_CREATED
+        if variant == 2:
+            return Trigger.CASE_UPDATED
+        if variant == 3:
+            return Trigger.STATUS_CHANGED
+        if variant == 4:
+            return Trigger.BEFORE_SOLVE
+        if variant == 5:
+            return Trigger.SLA_CHECK
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == Trigger.CASE_CREATED:
+            return
+        if value == Trigger.CASE_UPDATED:
+            return
+        if value == Trigger.STATUS_CHANGED:
+            return
+        if value == Trigger.BEFORE_SOLVE:
+            return
+        if value == Trigger.SLA_CHECK:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == Trigger.CASE_CREATED:
+            buf.write_i32(1)
+        if value == Trigger.CASE_UPDATED:
+            buf.write_i32(2)
+        if value == Trigger.STATUS_CHANGED:
+            buf.write_i32(3)
+        if value == Trigger.BEFORE_SOLVE:
+            buf.write_i32(4)
+        if value == Trigger.SLA_CHECK:
+            buf.write_i32(5)
+
+
+
+
+
+
+
+
+class Action:
+    """
+    Something a plugin asks for on a case (the WIT `action` variant), as a dry run shows it.
+"""
+    def __init__(self):
+        raise RuntimeError("Action cannot be instantiated directly")
+
+    # Each enum variant is a nested class of the enum itself.
+    @dataclass
+    class SET_FIELD:
+        """
+        Set a market-specific field.
+"""
+        
+        def __init__(self, name:str, value:str):
+            self.name = name
+            
+            """
+        Field name.
+"""
+        
+            self.value = value
+            
+            """
+        Value.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Action.SET_FIELD(name={}, value={})".format(self.name, self.value)
+        def __eq__(self, other):
+            if not isinstance(other, Action):
+                return NotImplemented
+            if not other.is_SET_FIELD():
+                return False
+            if self.name != other.name:
+                return False
+            if self.value != other.value:
+                return False
+            return True
+
+    @dataclass
+    class ADD_TAG:
+        """
+        Add a tag.
+"""
+        
+        def __init__(self, tag:str):
+            self.tag = tag
+            
+            """
+        The tag.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Action.ADD_TAG(tag={})".format(self.tag)
+        def __eq__(self, other):
+            if not isinstance(other, Action):
+                return NotImplemented
+            if not other.is_ADD_TAG():
+                return False
+            if self.tag != other.tag:
+                return False
+            return True
+
+    @dataclass
+    class REMOVE_TAG:
+        """
+        Remove a tag.
+"""
+        
+        def __init__(self, tag:str):
+            self.tag = tag
+            
+            """
+        The tag.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Action.REMOVE_TAG(tag={})".format(self.tag)
+        def __eq__(self, other):
+            if not isinstance(other, Action):
+                return NotImplemented
+            if not other.is_REMOVE_TAG():
+                return False
+            if self.tag != other.tag:
+                return False
+            return True
+
+    @dataclass
+    class SET_PRIORITY:
+        """
+        Set the priority.
+"""
+        
+        def __init__(self, priority:Priority):
+            self.priority = priority
+            
+            """
+        The priority.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Action.SET_PRIORITY(priority={})".format(self.priority)
+        def __eq__(self, other):
+            if not isinstance(other, Action):
+                return NotImplemented
+            if not other.is_SET_PRIORITY():
+                return False
+            if self.priority != other.priority:
+                return False
+            return True
+
+    @dataclass
+    class SET_STATUS:
+        """
+        Move the case to a status.
+"""
+        
+        def __init__(self, status:Status):
+            self.status = status
+            
+            """
+        The status.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Action.SET_STATUS(status={})".format(self.status)
+        def __eq__(self, other):
+            if not isinstance(other, Action):
+                return NotImplemented
+            if not other.is_SET_STATUS():
+                return False
+            if self.status != other.status:
+                return False
+            return True
+
+    @dataclass
+    class ESCALATE:
+        """
+        Hand the case to another team.
+"""
+        
+        def __init__(self, to:str, reason:str):
+            self.to = to
+            
+            """
+        Team.
+"""
+        
+            self.reason = reason
+            
+            """
+        Why.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Action.ESCALATE(to={}, reason={})".format(self.to, self.reason)
+        def __eq__(self, other):
+            if not isinstance(other, Action):
+                return NotImplemented
+            if not other.is_ESCALATE():
+                return False
+            if self.to != other.to:
+                return False
+            if self.reason != other.reason:
+                return False
+            return True
+
+    @dataclass
+    class SET_SLA_DEADLINE:
+        """
+        Set the due time of an SLA metric.
+"""
+        
+        def __init__(self, metric:str, due_at:int):
+            self.metric = metric
+            
+            """
+        Metric.
+"""
+        
+            self.due_at = due_at
+            
+            """
+        Due time (epoch ms).
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Action.SET_SLA_DEADLINE(metric={}, due_at={})".format(self.metric, self.due_at)
+        def __eq__(self, other):
+            if not isinstance(other, Action):
+                return NotImplemented
+            if not other.is_SET_SLA_DEADLINE():
+                return False
+            if self.metric != other.metric:
+                return False
+            if self.due_at != other.due_at:
+                return False
+            return True
+
+    @dataclass
+    class REQUIRE_FIELD:
+        """
+        The case needs a field: tagged `missing-<name>` while it lacks it, and a solve is refused.
+"""
+        
+        def __init__(self, name:str, reason:str):
+            self.name = name
+            
+            """
+        Field name, or `payment.txn_ref`.
+"""
+        
+            self.reason = reason
+            
+            """
+        Why, shown to the agent.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Action.REQUIRE_FIELD(name={}, reason={})".format(self.name, self.reason)
+        def __eq__(self, other):
+            if not isinstance(other, Action):
+                return NotImplemented
+            if not other.is_REQUIRE_FIELD():
+                return False
+            if self.name != other.name:
+                return False
+            if self.reason != other.reason:
+                return False
+            return True
+
+    @dataclass
+    class ADD_NOTE:
+        """
+        Add a note.
+"""
+        
+        def __init__(self, body:str, public:bool):
+            self.body = body
+            
+            """
+        Text.
+"""
+        
+            self.public = public
+            
+            """
+        Whether the customer may see it.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Action.ADD_NOTE(body={}, public={})".format(self.body, self.public)
+        def __eq__(self, other):
+            if not isinstance(other, Action):
+                return NotImplemented
+            if not other.is_ADD_NOTE():
+                return False
+            if self.body != other.body:
+                return False
+            if self.public != other.public:
+                return False
+            return True
+
+    @dataclass
+    class ROUTE:
+        """
+        Send the case to a queue (the `queue` field).
+"""
+        
+        def __init__(self, queue:str):
+            self.queue = queue
+            
+            """
+        Queue.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Action.ROUTE(queue={})".format(self.queue)
+        def __eq__(self, other):
+            if not isinstance(other, Action):
+                return NotImplemented
+            if not other.is_ROUTE():
+                return False
+            if self.queue != other.queue:
+                return False
+            return True
+
+    @dataclass
+    class REFUSE_SOLVE:
+        """
+        Refuse a solve (before-solve only).
+"""
+        
+        def __init__(self, reason:str):
+            self.reason = reason
+            
+            """
+        Why.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "Action.REFUSE_SOLVE(reason={})".format(self.reason)
+        def __eq__(self, other):
+            if not isinstance(other, Action):
+                return NotImplemented
+            if not other.is_REFUSE_SOLVE():
+                return False
+            if self.reason != other.reason:
+                return False
+            return True
+
+    
+
+    # For each variant, we have `is_NAME` and `is_name` methods for easily checking
+    # whether an instance is that variant.
+    def is_SET_FIELD(self) -> bool:
+        return isinstance(self, Action.SET_FIELD)
+    def is_set_field(self) -> bool:
+        return isinstance(self, Action.SET_FIELD)
+    def is_ADD_TAG(self) -> bool:
+        return isinstance(self, Action.ADD_TAG)
+    def is_add_tag(self) -> bool:
+        return isinstance(self, Action.ADD_TAG)
+    def is_REMOVE_TAG(self) -> bool:
+        return isinstance(self, Action.REMOVE_TAG)
+    def is_remove_tag(self) -> bool:
+        return isinstance(self, Action.REMOVE_TAG)
+    def is_SET_PRIORITY(self) -> bool:
+        return isinstance(self, Action.SET_PRIORITY)
+    def is_set_priority(self) -> bool:
+        return isinstance(self, Action.SET_PRIORITY)
+    def is_SET_STATUS(self) -> bool:
+        return isinstance(self, Action.SET_STATUS)
+    def is_set_status(self) -> bool:
+        return isinstance(self, Action.SET_STATUS)
+    def is_ESCALATE(self) -> bool:
+        return isinstance(self, Action.ESCALATE)
+    def is_escalate(self) -> bool:
+        return isinstance(self, Action.ESCALATE)
+    def is_SET_SLA_DEADLINE(self) -> bool:
+        return isinstance(self, Action.SET_SLA_DEADLINE)
+    def is_set_sla_deadline(self) -> bool:
+        return isinstance(self, Action.SET_SLA_DEADLINE)
+    def is_REQUIRE_FIELD(self) -> bool:
+        return isinstance(self, Action.REQUIRE_FIELD)
+    def is_require_field(self) -> bool:
+        return isinstance(self, Action.REQUIRE_FIELD)
+    def is_ADD_NOTE(self) -> bool:
+        return isinstance(self, Action.ADD_NOTE)
+    def is_add_note(self) -> bool:
+        return isinstance(self, Action.ADD_NOTE)
+    def is_ROUTE(self) -> bool:
+        return isinstance(self, Action.ROUTE)
+    def is_route(self) -> bool:
+        return isinstance(self, Action.ROUTE)
+    def is_REFUSE_SOLVE(self) -> bool:
+        return isinstance(self, Action.REFUSE_SOLVE)
+    def is_refuse_solve(self) -> bool:
+        return isinstance(self, Action.REFUSE_SOLVE)
+    
+
+# Now, a little trick - we make each nested variant class be a subclass of the main
+# enum class, so that method calls and instance checks etc will work intuitively.
+# We might be able to do this a little more neatly with a metaclass, but this'll do.
+Action.SET_FIELD = type("Action.SET_FIELD", (Action.SET_FIELD, Action,), {})  # type: ignore
+Action.ADD_TAG = type("Action.ADD_TAG", (Action.ADD_TAG, Action,), {})  # type: ignore
+Action.REMOVE_TAG = type("Action.REMOVE_TAG", (Action.REMOVE_TAG, Action,), {})  # type: ignore
+Action.SET_PRIORITY = type("Action.SET_PRIORITY", (Action.SET_PRIORITY, Action,), {})  # type: ignore
+Action.SET_STATUS = type("Action.SET_STATUS", (Action.SET_STATUS, Action,), {})  # type: ignore
+Action.ESCALATE = type("Action.ESCALATE", (Action.ESCALATE, Action,), {})  # type: ignore
+Action.SET_SLA_DEADLINE = type("Action.SET_SLA_DEADLINE", (Action.SET_SLA_DEADLINE, Action,), {})  # type: ignore
+Action.REQUIRE_FIELD = type("Action.REQUIRE_FIELD", (Action.REQUIRE_FIELD, Action,), {})  # type: ignore
+Action.ADD_NOTE = type("Action.ADD_NOTE", (Action.ADD_NOTE, Action,), {})  # type: ignore
+Action.ROUTE = type("Action.ROUTE", (Action.ROUTE, Action,), {})  # type: ignore
+Action.REFUSE_SOLVE = type("Action.REFUSE_SOLVE", (Action.REFUSE_SOLVE, Action,), {})  # type: ignore
+
+
+
+
+class _UniffiFfiConverterTypeAction(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return Action.SET_FIELD(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 2:
+            return Action.ADD_TAG(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 3:
+            return Action.REMOVE_TAG(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 4:
+            return Action.SET_PRIORITY(
+                _UniffiFfiConverterTypePriority.read(buf),
+            )
+        if variant == 5:
+            return Action.SET_STATUS(
+                _UniffiFfiConverterTypeStatus.read(buf),
+            )
+        if variant == 6:
+            return Action.ESCALATE(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 7:
+            return Action.SET_SLA_DEADLINE(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterInt64.read(buf),
+            )
+        if variant == 8:
+            return Action.REQUIRE_FIELD(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 9:
+            return Action.ADD_NOTE(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterBoolean.read(buf),
+            )
+        if variant == 10:
+            return Action.ROUTE(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 11:
+            return Action.REFUSE_SOLVE(
+                _UniffiFfiConverterString.read(buf),
+            )
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value.is_SET_FIELD():
+            _UniffiFfiConverterString.check_lower(value.name)
+            _UniffiFfiConverterString.check_lower(value.value)
+            return
+        if value.is_ADD_TAG():
+            _UniffiFfiConverterString.check_lower(value.tag)
+            return
+        if value.is_REMOVE_TAG():
+            _UniffiFfiConverterString.check_lower(value.tag)
+            return
+        if value.is_SET_PRIORITY():
+            _UniffiFfiConverterTypePriority.check_lower(value.priority)
+            return
+        if value.is_SET_STATUS():
+            _UniffiFfiConverterTypeStatus.check_lower(value.status)
+            return
+        if value.is_ESCALATE():
+            _UniffiFfiConverterString.check_lower(value.to)
+            _UniffiFfiConverterString.check_lower(value.reason)
+            return
+        if value.is_SET_SLA_DEADLINE():
+            _UniffiFfiConverterString.check_lower(value.metric)
+            _UniffiFfiConverterInt64.check_lower(value.due_at)
+            return
+        if value.is_REQUIRE_FIELD():
+            _UniffiFfiConverterString.check_lower(value.name)
+            _UniffiFfiConverterString.check_lower(value.reason)
+            return
+        if value.is_ADD_NOTE():
+            _UniffiFfiConverterString.check_lower(value.body)
+            _UniffiFfiConverterBoolean.check_lower(value.public)
+            return
+        if value.is_ROUTE():
+            _UniffiFfiConverterString.check_lower(value.queue)
+            return
+        if value.is_REFUSE_SOLVE():
+            _UniffiFfiConverterString.check_lower(value.reason)
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value.is_SET_FIELD():
+            buf.write_i32(1)
+            _UniffiFfiConverterString.write(value.name, buf)
+            _UniffiFfiConverterString.write(value.value, buf)
+        if value.is_ADD_TAG():
+            buf.write_i32(2)
+            _UniffiFfiConverterString.write(value.tag, buf)
+        if value.is_REMOVE_TAG():
+            buf.write_i32(3)
+            _UniffiFfiConverterString.write(value.tag, buf)
+        if value.is_SET_PRIORITY():
+            buf.write_i32(4)
+            _UniffiFfiConverterTypePriority.write(value.priority, buf)
+        if value.is_SET_STATUS():
+            buf.write_i32(5)
+            _UniffiFfiConverterTypeStatus.write(value.status, buf)
+        if value.is_ESCALATE():
+            buf.write_i32(6)
+            _UniffiFfiConverterString.write(value.to, buf)
+            _UniffiFfiConverterString.write(value.reason, buf)
+        if value.is_SET_SLA_DEADLINE():
+            buf.write_i32(7)
+            _UniffiFfiConverterString.write(value.metric, buf)
+            _UniffiFfiConverterInt64.write(value.due_at, buf)
+        if value.is_REQUIRE_FIELD():
+            buf.write_i32(8)
+            _UniffiFfiConverterString.write(value.name, buf)
+            _UniffiFfiConverterString.write(value.reason, buf)
+        if value.is_ADD_NOTE():
+            buf.write_i32(9)
+            _UniffiFfiConverterString.write(value.body, buf)
+            _UniffiFfiConverterBoolean.write(value.public, buf)
+        if value.is_ROUTE():
+            buf.write_i32(10)
+            _UniffiFfiConverterString.write(value.queue, buf)
+        if value.is_REFUSE_SOLVE():
+            buf.write_i32(11)
+            _UniffiFfiConverterString.write(value.reason, buf)
+
+
+
+class _UniffiFfiConverterSequenceTypeAction(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeAction.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeAction.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeAction.read(buf) for i in range(count)
+        ]
+
+@dataclass
+class DryRun:
+    """
+    What a dry run of one plugin on one case found. Nothing was applied.
+"""
+    def __init__(self, *, plugin:str, version:str, trigger:Trigger, actions:typing.List[Action], invalid:typing.Optional[str], logs:typing.List[str]):
+        self.plugin = plugin
+        self.version = version
+        self.trigger = trigger
+        self.actions = actions
+        self.invalid = invalid
+        self.logs = logs
+        
+        
+
+    
+    def __str__(self):
+        return "DryRun(plugin={}, version={}, trigger={}, actions={}, invalid={}, logs={})".format(self.plugin, self.version, self.trigger, self.actions, self.invalid, self.logs)
+    def __eq__(self, other):
+        if self.plugin != other.plugin:
+            return False
+        if self.version != other.version:
+            return False
+        if self.trigger != other.trigger:
+            return False
+        if self.actions != other.actions:
+            return False
+        if self.invalid != other.invalid:
+            return False
+        if self.logs != other.logs:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeDryRun(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return DryRun(
+            plugin=_UniffiFfiConverterString.read(buf),
+            version=_UniffiFfiConverterString.read(buf),
+            trigger=_UniffiFfiConverterTypeTrigger.read(buf),
+            actions=_UniffiFfiConverterSequenceTypeAction.read(buf),
+            invalid=_UniffiFfiConverterOptionalString.read(buf),
+            logs=_UniffiFfiConverterSequenceString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.plugin)
+        _UniffiFfiConverterString.check_lower(value.version)
+        _UniffiFfiConverterTypeTrigger.check_lower(value.trigger)
+        _UniffiFfiConverterSequenceTypeAction.check_lower(value.actions)
+        _UniffiFfiConverterOptionalString.check_lower(value.invalid)
+        _UniffiFfiConverterSequenceString.check_lower(value.logs)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.plugin, buf)
+        _UniffiFfiConverterString.write(value.version, buf)
+        _UniffiFfiConverterTypeTrigger.write(value.trigger, buf)
+        _UniffiFfiConverterSequenceTypeAction.write(value.actions, buf)
+        _UniffiFfiConverterOptionalString.write(value.invalid, buf)
+        _UniffiFfiConverterSequenceString.write(value.logs, buf)
+
+@dataclass
+class ExportedBundle:
+    """
+    What writing a bundle file ([`crate::Store::export_bundle`]) did.
+"""
+    def __init__(self, *, docs:int, changes:int, bytes:int):
+        self.docs = docs
+        self.changes = changes
+        self.bytes = bytes
+        
+        
+
+    
+    def __str__(self):
+        return "ExportedBundle(docs={}, changes={}, bytes={})".format(self.docs, self.changes, self.bytes)
+    def __eq__(self, other):
+        if self.docs != other.docs:
+            return False
+        if self.changes != other.changes:
+            return False
+        if self.bytes != other.bytes:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeExportedBundle(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return ExportedBundle(
+            docs=_UniffiFfiConverterUInt64.read(buf),
+            changes=_UniffiFfiConverterUInt64.read(buf),
+            bytes=_UniffiFfiConverterUInt64.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterUInt64.check_lower(value.docs)
+        _UniffiFfiConverterUInt64.check_lower(value.changes)
+        _UniffiFfiConverterUInt64.check_lower(value.bytes)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterUInt64.write(value.docs, buf)
+        _UniffiFfiConverterUInt64.write(value.changes, buf)
+        _UniffiFfiConverterUInt64.write(value.bytes, buf)
 
 @dataclass
 class HistoryEntry:
@@ -4363,6 +5597,179 @@ class _UniffiFfiConverterTypeOutcome(_UniffiConverterRustBuffer):
     def write(value, buf):
         _UniffiFfiConverterString.write(value.label, buf)
         _UniffiFfiConverterTypeOutcomeResult.write(value.result, buf)
+
+@dataclass
+class Peer:
+    """
+    A provisioned peer: a site (or the hub) this store syncs with.
+"""
+    def __init__(self, *, site:str, public_key:str, scopes:typing.List[str], last_sync_at:typing.Optional[int]):
+        self.site = site
+        self.public_key = public_key
+        self.scopes = scopes
+        self.last_sync_at = last_sync_at
+        
+        
+
+    
+    def __str__(self):
+        return "Peer(site={}, public_key={}, scopes={}, last_sync_at={})".format(self.site, self.public_key, self.scopes, self.last_sync_at)
+    def __eq__(self, other):
+        if self.site != other.site:
+            return False
+        if self.public_key != other.public_key:
+            return False
+        if self.scopes != other.scopes:
+            return False
+        if self.last_sync_at != other.last_sync_at:
+            return False
+        return True
+
+class _UniffiFfiConverterTypePeer(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return Peer(
+            site=_UniffiFfiConverterString.read(buf),
+            public_key=_UniffiFfiConverterString.read(buf),
+            scopes=_UniffiFfiConverterSequenceString.read(buf),
+            last_sync_at=_UniffiFfiConverterOptionalInt64.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.site)
+        _UniffiFfiConverterString.check_lower(value.public_key)
+        _UniffiFfiConverterSequenceString.check_lower(value.scopes)
+        _UniffiFfiConverterOptionalInt64.check_lower(value.last_sync_at)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.site, buf)
+        _UniffiFfiConverterString.write(value.public_key, buf)
+        _UniffiFfiConverterSequenceString.write(value.scopes, buf)
+        _UniffiFfiConverterOptionalInt64.write(value.last_sync_at, buf)
+
+class _UniffiFfiConverterSequenceTypeTrigger(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeTrigger.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeTrigger.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeTrigger.read(buf) for i in range(count)
+        ]
+
+@dataclass
+class PluginInfo:
+    """
+    An installed plugin (without its bytes) and whether it runs here.
+"""
+    def __init__(self, *, id:DocId, name:str, version:str, api:str, markets:typing.List[str], triggers:typing.List[Trigger], description:str, sha256:str, publisher:str, signature_ok:bool, trusted:bool, active:bool):
+        self.id = id
+        self.name = name
+        self.version = version
+        self.api = api
+        self.markets = markets
+        self.triggers = triggers
+        self.description = description
+        self.sha256 = sha256
+        self.publisher = publisher
+        self.signature_ok = signature_ok
+        self.trusted = trusted
+        self.active = active
+        
+        
+
+    
+    def __str__(self):
+        return "PluginInfo(id={}, name={}, version={}, api={}, markets={}, triggers={}, description={}, sha256={}, publisher={}, signature_ok={}, trusted={}, active={})".format(self.id, self.name, self.version, self.api, self.markets, self.triggers, self.description, self.sha256, self.publisher, self.signature_ok, self.trusted, self.active)
+    def __eq__(self, other):
+        if self.id != other.id:
+            return False
+        if self.name != other.name:
+            return False
+        if self.version != other.version:
+            return False
+        if self.api != other.api:
+            return False
+        if self.markets != other.markets:
+            return False
+        if self.triggers != other.triggers:
+            return False
+        if self.description != other.description:
+            return False
+        if self.sha256 != other.sha256:
+            return False
+        if self.publisher != other.publisher:
+            return False
+        if self.signature_ok != other.signature_ok:
+            return False
+        if self.trusted != other.trusted:
+            return False
+        if self.active != other.active:
+            return False
+        return True
+
+class _UniffiFfiConverterTypePluginInfo(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return PluginInfo(
+            id=_UniffiFfiConverterTypeDocId.read(buf),
+            name=_UniffiFfiConverterString.read(buf),
+            version=_UniffiFfiConverterString.read(buf),
+            api=_UniffiFfiConverterString.read(buf),
+            markets=_UniffiFfiConverterSequenceString.read(buf),
+            triggers=_UniffiFfiConverterSequenceTypeTrigger.read(buf),
+            description=_UniffiFfiConverterString.read(buf),
+            sha256=_UniffiFfiConverterString.read(buf),
+            publisher=_UniffiFfiConverterString.read(buf),
+            signature_ok=_UniffiFfiConverterBoolean.read(buf),
+            trusted=_UniffiFfiConverterBoolean.read(buf),
+            active=_UniffiFfiConverterBoolean.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterTypeDocId.check_lower(value.id)
+        _UniffiFfiConverterString.check_lower(value.name)
+        _UniffiFfiConverterString.check_lower(value.version)
+        _UniffiFfiConverterString.check_lower(value.api)
+        _UniffiFfiConverterSequenceString.check_lower(value.markets)
+        _UniffiFfiConverterSequenceTypeTrigger.check_lower(value.triggers)
+        _UniffiFfiConverterString.check_lower(value.description)
+        _UniffiFfiConverterString.check_lower(value.sha256)
+        _UniffiFfiConverterString.check_lower(value.publisher)
+        _UniffiFfiConverterBoolean.check_lower(value.signature_ok)
+        _UniffiFfiConverterBoolean.check_lower(value.trusted)
+        _UniffiFfiConverterBoolean.check_lower(value.active)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterTypeDocId.write(value.id, buf)
+        _UniffiFfiConverterString.write(value.name, buf)
+        _UniffiFfiConverterString.write(value.version, buf)
+        _UniffiFfiConverterString.write(value.api, buf)
+        _UniffiFfiConverterSequenceString.write(value.markets, buf)
+        _UniffiFfiConverterSequenceTypeTrigger.write(value.triggers, buf)
+        _UniffiFfiConverterString.write(value.description, buf)
+        _UniffiFfiConverterString.write(value.sha256, buf)
+        _UniffiFfiConverterString.write(value.publisher, buf)
+        _UniffiFfiConverterBoolean.write(value.signature_ok, buf)
+        _UniffiFfiConverterBoolean.write(value.trusted, buf)
+        _UniffiFfiConverterBoolean.write(value.active, buf)
 
 class _UniffiFfiConverterFloat64(_UniffiConverterPrimitiveFloat):
     @staticmethod
@@ -5301,6 +6708,87 @@ class _UniffiFfiConverterTypeSopWalk(_UniffiConverterRustBuffer):
         _UniffiFfiConverterInt64.write(value.version, buf)
         _UniffiFfiConverterTypeWalkResult.write(value.result, buf)
 
+@dataclass
+class SyncReport:
+    """
+    What a sync session with a hub did.
+"""
+    def __init__(self, *, peer:typing.Optional[str], docs_sent:int, docs_received:int, rejected:typing.List[Rejection], messages_sent:int, messages_received:int, bytes_sent:int, bytes_received:int, completed:bool):
+        self.peer = peer
+        self.docs_sent = docs_sent
+        self.docs_received = docs_received
+        self.rejected = rejected
+        self.messages_sent = messages_sent
+        self.messages_received = messages_received
+        self.bytes_sent = bytes_sent
+        self.bytes_received = bytes_received
+        self.completed = completed
+        
+        
+
+    
+    def __str__(self):
+        return "SyncReport(peer={}, docs_sent={}, docs_received={}, rejected={}, messages_sent={}, messages_received={}, bytes_sent={}, bytes_received={}, completed={})".format(self.peer, self.docs_sent, self.docs_received, self.rejected, self.messages_sent, self.messages_received, self.bytes_sent, self.bytes_received, self.completed)
+    def __eq__(self, other):
+        if self.peer != other.peer:
+            return False
+        if self.docs_sent != other.docs_sent:
+            return False
+        if self.docs_received != other.docs_received:
+            return False
+        if self.rejected != other.rejected:
+            return False
+        if self.messages_sent != other.messages_sent:
+            return False
+        if self.messages_received != other.messages_received:
+            return False
+        if self.bytes_sent != other.bytes_sent:
+            return False
+        if self.bytes_received != other.bytes_received:
+            return False
+        if self.completed != other.completed:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeSyncReport(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return SyncReport(
+            peer=_UniffiFfiConverterOptionalString.read(buf),
+            docs_sent=_UniffiFfiConverterUInt64.read(buf),
+            docs_received=_UniffiFfiConverterUInt64.read(buf),
+            rejected=_UniffiFfiConverterSequenceTypeRejection.read(buf),
+            messages_sent=_UniffiFfiConverterUInt64.read(buf),
+            messages_received=_UniffiFfiConverterUInt64.read(buf),
+            bytes_sent=_UniffiFfiConverterUInt64.read(buf),
+            bytes_received=_UniffiFfiConverterUInt64.read(buf),
+            completed=_UniffiFfiConverterBoolean.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterOptionalString.check_lower(value.peer)
+        _UniffiFfiConverterUInt64.check_lower(value.docs_sent)
+        _UniffiFfiConverterUInt64.check_lower(value.docs_received)
+        _UniffiFfiConverterSequenceTypeRejection.check_lower(value.rejected)
+        _UniffiFfiConverterUInt64.check_lower(value.messages_sent)
+        _UniffiFfiConverterUInt64.check_lower(value.messages_received)
+        _UniffiFfiConverterUInt64.check_lower(value.bytes_sent)
+        _UniffiFfiConverterUInt64.check_lower(value.bytes_received)
+        _UniffiFfiConverterBoolean.check_lower(value.completed)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterOptionalString.write(value.peer, buf)
+        _UniffiFfiConverterUInt64.write(value.docs_sent, buf)
+        _UniffiFfiConverterUInt64.write(value.docs_received, buf)
+        _UniffiFfiConverterSequenceTypeRejection.write(value.rejected, buf)
+        _UniffiFfiConverterUInt64.write(value.messages_sent, buf)
+        _UniffiFfiConverterUInt64.write(value.messages_received, buf)
+        _UniffiFfiConverterUInt64.write(value.bytes_sent, buf)
+        _UniffiFfiConverterUInt64.write(value.bytes_received, buf)
+        _UniffiFfiConverterBoolean.write(value.completed, buf)
+
 
 
 
@@ -5623,6 +7111,80 @@ class DossierError:  # type: ignore
         def __repr__(self):
             return "DossierError.Internal({})".format(repr(str(self)))
     _UniffiTempDossierError.Internal = Internal # type: ignore
+    class Auth(_UniffiTempDossierError):
+        """
+        The other side of a sync or the signer of a bundle could not be authenticated: the site
+        is not provisioned (`add_peer`), it is provisioned with another public key, a signature
+        does not verify (a tampered bundle), or a hello was replayed. Fix the provisioning;
+        retrying will not help. Nothing was stored.
+"""
+        def __repr__(self):
+            return "DossierError.Auth({})".format(repr(str(self)))
+    _UniffiTempDossierError.Auth = Auth # type: ignore
+    class SyncFailed(_UniffiTempDossierError):
+        """
+        This side refused a sync session or a bundle file: it is malformed, truncated, too
+        large, made for another site, or of an unsupported version. Nothing of it was stored.
+"""
+        def __repr__(self):
+            return "DossierError.SyncFailed({})".format(repr(str(self)))
+    _UniffiTempDossierError.SyncFailed = SyncFailed # type: ignore
+    class SyncRefused(_UniffiTempDossierError):
+        """
+        The peer (the hub) ended the sync session and said why.
+"""
+        def __repr__(self):
+            return "DossierError.SyncRefused({})".format(repr(str(self)))
+    _UniffiTempDossierError.SyncRefused = SyncRefused # type: ignore
+    class Network(_UniffiTempDossierError):
+        """
+        The hub could not be reached or the connection failed: refused, timed out, closed, the
+        hub busy (all worth trying again later), or the address does not answer as a hub (check
+        the URL). What was synced before the failure is kept.
+"""
+        def __repr__(self):
+            return "DossierError.Network({})".format(repr(str(self)))
+    _UniffiTempDossierError.Network = Network # type: ignore
+    class PluginSignature(_UniffiTempDossierError):
+        """
+        A plugin package's signature does not verify over its manifest and component: it was
+        changed after signing. It does not run anywhere.
+"""
+        def __repr__(self):
+            return "DossierError.PluginSignature({})".format(repr(str(self)))
+    _UniffiTempDossierError.PluginSignature = PluginSignature # type: ignore
+    class InvalidAction(_UniffiTempDossierError):
+        """
+        A plugin asked for an action the case does not allow; none of its actions was applied.
+"""
+        def __repr__(self):
+            return "DossierError.InvalidAction({})".format(repr(str(self)))
+    _UniffiTempDossierError.InvalidAction = InvalidAction # type: ignore
+    class SolveRefused(_UniffiTempDossierError):
+        """
+        A before-solve plugin refused to let the case be solved; the message names the plugin
+        (`name@version`) and its reason (often a field the case lacks). Fill it in and retry.
+"""
+        def __repr__(self):
+            return "DossierError.SolveRefused({})".format(repr(str(self)))
+    _UniffiTempDossierError.SolveRefused = SolveRefused # type: ignore
+    class PluginIncompatible(_UniffiTempDossierError):
+        """
+        The file is not a workflow plugin this library can run: not a WebAssembly component, a
+        component of another world, or built against an unsupported plugin API version.
+"""
+        def __repr__(self):
+            return "DossierError.PluginIncompatible({})".format(repr(str(self)))
+    _UniffiTempDossierError.PluginIncompatible = PluginIncompatible # type: ignore
+    class PluginFailed(_UniffiTempDossierError):
+        """
+        A plugin failed while running: it ran out of fuel or time, exceeded its memory or output
+        limit, trapped, or returned an error of its own; or the plugin engine cannot run on this
+        machine. Nothing of that call was applied.
+"""
+        def __repr__(self):
+            return "DossierError.PluginFailed({})".format(repr(str(self)))
+    _UniffiTempDossierError.PluginFailed = PluginFailed # type: ignore
 
 DossierError = _UniffiTempDossierError # type: ignore
 del _UniffiTempDossierError
@@ -5704,6 +7266,42 @@ class _UniffiFfiConverterTypeDossierError(_UniffiConverterRustBuffer):
             return DossierError.Internal(
                 _UniffiFfiConverterString.read(buf),
             )
+        if variant == 19:
+            return DossierError.Auth(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 20:
+            return DossierError.SyncFailed(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 21:
+            return DossierError.SyncRefused(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 22:
+            return DossierError.Network(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 23:
+            return DossierError.PluginSignature(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 24:
+            return DossierError.InvalidAction(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 25:
+            return DossierError.SolveRefused(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 26:
+            return DossierError.PluginIncompatible(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 27:
+            return DossierError.PluginFailed(
+                _UniffiFfiConverterString.read(buf),
+            )
         raise InternalError("Raw enum value doesn't match any cases")
 
     @staticmethod
@@ -5744,6 +7342,24 @@ class _UniffiFfiConverterTypeDossierError(_UniffiConverterRustBuffer):
             return
         if isinstance(value, DossierError.Internal):
             return
+        if isinstance(value, DossierError.Auth):
+            return
+        if isinstance(value, DossierError.SyncFailed):
+            return
+        if isinstance(value, DossierError.SyncRefused):
+            return
+        if isinstance(value, DossierError.Network):
+            return
+        if isinstance(value, DossierError.PluginSignature):
+            return
+        if isinstance(value, DossierError.InvalidAction):
+            return
+        if isinstance(value, DossierError.SolveRefused):
+            return
+        if isinstance(value, DossierError.PluginIncompatible):
+            return
+        if isinstance(value, DossierError.PluginFailed):
+            return
 
     @staticmethod
     def write(value, buf):
@@ -5783,6 +7399,24 @@ class _UniffiFfiConverterTypeDossierError(_UniffiConverterRustBuffer):
             buf.write_i32(17)
         if isinstance(value, DossierError.Internal):
             buf.write_i32(18)
+        if isinstance(value, DossierError.Auth):
+            buf.write_i32(19)
+        if isinstance(value, DossierError.SyncFailed):
+            buf.write_i32(20)
+        if isinstance(value, DossierError.SyncRefused):
+            buf.write_i32(21)
+        if isinstance(value, DossierError.Network):
+            buf.write_i32(22)
+        if isinstance(value, DossierError.PluginSignature):
+            buf.write_i32(23)
+        if isinstance(value, DossierError.InvalidAction):
+            buf.write_i32(24)
+        if isinstance(value, DossierError.SolveRefused):
+            buf.write_i32(25)
+        if isinstance(value, DossierError.PluginIncompatible):
+            buf.write_i32(26)
+        if isinstance(value, DossierError.PluginFailed):
+            buf.write_i32(27)
 
 
 
@@ -5958,6 +7592,52 @@ class _UniffiFfiConverterSequenceTypeSopSummary(_UniffiConverterRustBuffer):
 
         return [
             _UniffiFfiConverterTypeSopSummary.read(buf) for i in range(count)
+        ]
+
+class _UniffiFfiConverterSequenceTypePeer(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypePeer.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypePeer.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypePeer.read(buf) for i in range(count)
+        ]
+
+class _UniffiFfiConverterSequenceTypePluginInfo(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypePluginInfo.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypePluginInfo.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypePluginInfo.read(buf) for i in range(count)
         ]
 
 class _UniffiFfiConverterSequenceTypeSearchHit(_UniffiConverterRustBuffer):
@@ -6176,6 +7856,16 @@ class StoreProtocol(typing.Protocol):
         `CaseClosed`; `Invalid` for an empty note.
 """
         raise NotImplementedError
+    def add_peer(self, site: str,public_key: str,scopes: typing.List[str]) -> Peer:
+        """
+        Provisions (or re-provisions) a peer: its site id, the public key it signs with, and the
+        scopes it may read and write here (`IN-UPI`, `BR-PIX/case`, `IN-UPI/sop:ro`, `*` for
+        everything). Changing the key or scopes makes the next sync offer everything again.
+
+        # Errors
+        `Invalid` for a malformed site, key or scope, no scopes, or this store's own site.
+"""
+        raise NotImplementedError
     def apply_changes(self, pack: bytes) -> Applied:
         """
         Verifies and applies a change pack in one transaction; applying it twice is harmless.
@@ -6242,6 +7932,16 @@ class StoreProtocol(typing.Protocol):
         `Storage`.
 """
         raise NotImplementedError
+    def dry_run_plugin(self, name: str,case_key: str,trigger: Trigger) -> DryRun:
+        """
+        Evaluates the active version of plugin `name` on a case for `trigger` and reports its
+        actions and whether the store would accept them. Changes nothing.
+
+        # Errors
+        `NotFound` for an unknown plugin or case; `Invalid` when the plugin is not active here;
+        `PluginFailed` when it fails.
+"""
+        raise NotImplementedError
     def edit_article(self, id: str,locale: str,title: typing.Optional[str],body: typing.Optional[str]) -> Article:
         """
         Replaces the title and/or body in one locale (merged character by character).
@@ -6256,6 +7956,17 @@ class StoreProtocol(typing.Protocol):
 
         # Errors
         `CaseClosed`; `Invalid` for a bad team name or an empty reason.
+"""
+        raise NotImplementedError
+    def export_bundle(self, path: str,for_site: str) -> ExportedBundle:
+        """
+        Writes every change `for_site` is not known to have (within its read scopes) into one
+        signed bundle file at `path`, for sites with no network: carry the file over and call
+        [`Store::import_bundle`] there.
+
+        # Errors
+        `NotFound` when `for_site` is not a provisioned peer; `Storage` when the file cannot be
+        written.
 """
         raise NotImplementedError
     def get_article(self, id: str) -> Article:
@@ -6299,12 +8010,39 @@ class StoreProtocol(typing.Protocol):
         `NotFound`.
 """
         raise NotImplementedError
+    def import_bundle(self, path: str) -> BundleReport:
+        """
+        Verifies a bundle file from a provisioned peer and applies it. Nothing is applied unless
+        the whole file checks out; then refused documents are reported while the rest apply.
+        Importing a bundle twice is harmless.
+
+        # Errors
+        `Auth` when the signer is not provisioned or the file was tampered with; `SyncFailed`
+        for a truncated or malformed file or one made for another site — with nothing stored;
+        `Storage` when the file cannot be read.
+"""
+        raise NotImplementedError
     def import_sop(self, json: str,source_name: str) -> Sop:
         """
         Creates a draft SOP from its JSON form; `source_name` names the input in errors.
 
         # Errors
         `Import` naming the JSON path of the first problem; nothing is stored then.
+"""
+        raise NotImplementedError
+    def install_plugin(self, wasm: bytes,markets: typing.List[str],publisher_key: typing.Optional[str]) -> PluginInfo:
+        """
+        Installs a workflow plugin (a WebAssembly component built for `dossier:workflow@0.1.0`):
+        reads what it is from the component itself, runs it for `markets` (empty: the markets it
+        describes), signs it with `publisher_key` (a publisher key's secret text form,
+        `dossier-publisher-key:...`) or, when `None`, with this site's own key, and stores the
+        package as a document that syncs like the rest. Installing the same package again
+        returns it unchanged. It runs here once its publisher is trusted (the site key always is).
+
+        # Errors
+        `PluginIncompatible` when the bytes are not a plugin component or target an unsupported
+        API; `PluginFailed` when its `describe` fails; `Invalid` for a bad market, key or
+        manifest; `PluginSignature`.
 """
         raise NotImplementedError
     def list_cases(self, filter: CaseFilter) -> typing.List[CaseSummary]:
@@ -6329,6 +8067,32 @@ class StoreProtocol(typing.Protocol):
 
         # Errors
         `NotFound` when the metric was never set; `CaseClosed`.
+"""
+        raise NotImplementedError
+    def peers(self, ) -> typing.List[Peer]:
+        """
+        Every provisioned peer, by site id.
+
+        # Errors
+        `Storage`.
+"""
+        raise NotImplementedError
+    def plugins(self, ) -> typing.List[PluginInfo]:
+        """
+        Every installed plugin, by name then version (newest first), and whether it runs here.
+
+        # Errors
+        `Storage`.
+"""
+        raise NotImplementedError
+    def public_key(self, ) -> str:
+        """
+        This site's public key (base58check): give it to the hub or a peer, which provisions
+        this site with it (`add_peer`). The matching private key lives in the store file, so
+        protect the file like a key.
+
+        # Errors
+        `Closed`; `Storage`.
 """
         raise NotImplementedError
     def publish_sop(self, id: str) -> Sop:
@@ -6363,6 +8127,14 @@ class StoreProtocol(typing.Protocol):
 
         # Errors
         As [`Store::walk_sop`], plus `CaseClosed`.
+"""
+        raise NotImplementedError
+    def remove_peer(self, site: str) -> None:
+        """
+        Forgets a peer and everything remembered about syncing with it.
+
+        # Errors
+        `NotFound` when `site` is not provisioned.
 """
         raise NotImplementedError
     def retire_sop(self, id: str) -> Sop:
@@ -6434,6 +8206,43 @@ class StoreProtocol(typing.Protocol):
 
         # Errors
         `Closed`.
+"""
+        raise NotImplementedError
+    def sync_with_hub(self, url: str) -> SyncReport:
+        """
+        Syncs with the hub at `url` (`ws://HOST:PORT`): one authenticated session that sends
+        what the hub lacks and receives what this site may read, blocking until it ends. The hub
+        and this store must have provisioned each other (`add_peer`).
+
+        # Errors
+        `Invalid` for a URL that is not `ws://`; `Network` when the hub cannot be reached or the
+        connection fails (try again later); `Auth` when either side does not know the other's
+        key; `SyncRefused` / `SyncFailed` when the hub or this side ended the session.
+"""
+        raise NotImplementedError
+    async def sync_with_hub_async(self, url: str) -> SyncReport:
+        """
+        [`Store::sync_with_hub`] without blocking the caller: a `suspend fun` in Kotlin, `async`
+        in Swift, a coroutine in Python.
+
+        # Errors
+        As [`Store::sync_with_hub`].
+"""
+        raise NotImplementedError
+    def trust_publisher(self, public_key: str) -> None:
+        """
+        Runs plugins signed by the publisher with this public key (base58check) from now on.
+
+        # Errors
+        `Invalid` for a malformed key.
+"""
+        raise NotImplementedError
+    def untrust_publisher(self, public_key: str) -> None:
+        """
+        Stops running plugins signed by this publisher here.
+
+        # Errors
+        `Invalid` for a malformed key.
 """
         raise NotImplementedError
     def update_case(self, key: str,update: CaseUpdate) -> Case:
@@ -6549,6 +8358,35 @@ class Store(StoreProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_dossier_ffi_fn_method_store_add_note,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def add_peer(self, site: str,public_key: str,scopes: typing.List[str]) -> Peer:
+        """
+        Provisions (or re-provisions) a peer: its site id, the public key it signs with, and the
+        scopes it may read and write here (`IN-UPI`, `BR-PIX/case`, `IN-UPI/sop:ro`, `*` for
+        everything). Changing the key or scopes makes the next sync offer everything again.
+
+        # Errors
+        `Invalid` for a malformed site, key or scope, no scopes, or this store's own site.
+"""
+        
+        _UniffiFfiConverterString.check_lower(site)
+
+        _UniffiFfiConverterString.check_lower(public_key)
+
+        _UniffiFfiConverterSequenceString.check_lower(scopes)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(site),
+            _UniffiFfiConverterString.lower(public_key),
+            _UniffiFfiConverterSequenceString.lower(scopes),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypePeer.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDossierError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_dossier_ffi_fn_method_store_add_peer,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -6722,6 +8560,35 @@ class Store(StoreProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def dry_run_plugin(self, name: str,case_key: str,trigger: Trigger) -> DryRun:
+        """
+        Evaluates the active version of plugin `name` on a case for `trigger` and reports its
+        actions and whether the store would accept them. Changes nothing.
+
+        # Errors
+        `NotFound` for an unknown plugin or case; `Invalid` when the plugin is not active here;
+        `PluginFailed` when it fails.
+"""
+        
+        _UniffiFfiConverterString.check_lower(name)
+
+        _UniffiFfiConverterString.check_lower(case_key)
+
+        _UniffiFfiConverterTypeTrigger.check_lower(trigger)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(name),
+            _UniffiFfiConverterString.lower(case_key),
+            _UniffiFfiConverterTypeTrigger.lower(trigger),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeDryRun.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDossierError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_dossier_ffi_fn_method_store_dry_run_plugin,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def edit_article(self, id: str,locale: str,title: typing.Optional[str],body: typing.Optional[str]) -> Article:
         """
         Replaces the title and/or body in one locale (merged character by character).
@@ -6776,6 +8643,33 @@ class Store(StoreProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_dossier_ffi_fn_method_store_escalate,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def export_bundle(self, path: str,for_site: str) -> ExportedBundle:
+        """
+        Writes every change `for_site` is not known to have (within its read scopes) into one
+        signed bundle file at `path`, for sites with no network: carry the file over and call
+        [`Store::import_bundle`] there.
+
+        # Errors
+        `NotFound` when `for_site` is not a provisioned peer; `Storage` when the file cannot be
+        written.
+"""
+        
+        _UniffiFfiConverterString.check_lower(path)
+
+        _UniffiFfiConverterString.check_lower(for_site)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(path),
+            _UniffiFfiConverterString.lower(for_site),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeExportedBundle.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDossierError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_dossier_ffi_fn_method_store_export_bundle,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -6885,6 +8779,31 @@ class Store(StoreProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def import_bundle(self, path: str) -> BundleReport:
+        """
+        Verifies a bundle file from a provisioned peer and applies it. Nothing is applied unless
+        the whole file checks out; then refused documents are reported while the rest apply.
+        Importing a bundle twice is harmless.
+
+        # Errors
+        `Auth` when the signer is not provisioned or the file was tampered with; `SyncFailed`
+        for a truncated or malformed file or one made for another site — with nothing stored;
+        `Storage` when the file cannot be read.
+"""
+        
+        _UniffiFfiConverterString.check_lower(path)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(path),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeBundleReport.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDossierError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_dossier_ffi_fn_method_store_import_bundle,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def import_sop(self, json: str,source_name: str) -> Sop:
         """
         Creates a draft SOP from its JSON form; `source_name` names the input in errors.
@@ -6906,6 +8825,40 @@ class Store(StoreProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_dossier_ffi_fn_method_store_import_sop,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def install_plugin(self, wasm: bytes,markets: typing.List[str],publisher_key: typing.Optional[str]) -> PluginInfo:
+        """
+        Installs a workflow plugin (a WebAssembly component built for `dossier:workflow@0.1.0`):
+        reads what it is from the component itself, runs it for `markets` (empty: the markets it
+        describes), signs it with `publisher_key` (a publisher key's secret text form,
+        `dossier-publisher-key:...`) or, when `None`, with this site's own key, and stores the
+        package as a document that syncs like the rest. Installing the same package again
+        returns it unchanged. It runs here once its publisher is trusted (the site key always is).
+
+        # Errors
+        `PluginIncompatible` when the bytes are not a plugin component or target an unsupported
+        API; `PluginFailed` when its `describe` fails; `Invalid` for a bad market, key or
+        manifest; `PluginSignature`.
+"""
+        
+        _UniffiFfiConverterBytes.check_lower(wasm)
+
+        _UniffiFfiConverterSequenceString.check_lower(markets)
+
+        _UniffiFfiConverterOptionalString.check_lower(publisher_key)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterBytes.lower(wasm),
+            _UniffiFfiConverterSequenceString.lower(markets),
+            _UniffiFfiConverterOptionalString.lower(publisher_key),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypePluginInfo.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDossierError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_dossier_ffi_fn_method_store_install_plugin,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -6969,6 +8922,62 @@ class Store(StoreProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_dossier_ffi_fn_method_store_mark_sla_met,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def peers(self, ) -> typing.List[Peer]:
+        """
+        Every provisioned peer, by site id.
+
+        # Errors
+        `Storage`.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypePeer.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDossierError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_dossier_ffi_fn_method_store_peers,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def plugins(self, ) -> typing.List[PluginInfo]:
+        """
+        Every installed plugin, by name then version (newest first), and whether it runs here.
+
+        # Errors
+        `Storage`.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypePluginInfo.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDossierError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_dossier_ffi_fn_method_store_plugins,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def public_key(self, ) -> str:
+        """
+        This site's public key (base58check): give it to the hub or a peer, which provisions
+        this site with it (`add_peer`). The matching private key lives in the store file, so
+        protect the file like a key.
+
+        # Errors
+        `Closed`; `Storage`.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDossierError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_dossier_ffi_fn_method_store_public_key,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -7063,6 +9072,27 @@ class Store(StoreProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_dossier_ffi_fn_method_store_record_sop_run,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def remove_peer(self, site: str) -> None:
+        """
+        Forgets a peer and everything remembered about syncing with it.
+
+        # Errors
+        `NotFound` when `site` is not provisioned.
+"""
+        
+        _UniffiFfiConverterString.check_lower(site)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(site),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeDossierError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_dossier_ffi_fn_method_store_remove_peer,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -7272,6 +9302,97 @@ class Store(StoreProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def sync_with_hub(self, url: str) -> SyncReport:
+        """
+        Syncs with the hub at `url` (`ws://HOST:PORT`): one authenticated session that sends
+        what the hub lacks and receives what this site may read, blocking until it ends. The hub
+        and this store must have provisioned each other (`add_peer`).
+
+        # Errors
+        `Invalid` for a URL that is not `ws://`; `Network` when the hub cannot be reached or the
+        connection fails (try again later); `Auth` when either side does not know the other's
+        key; `SyncRefused` / `SyncFailed` when the hub or this side ended the session.
+"""
+        
+        _UniffiFfiConverterString.check_lower(url)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(url),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeSyncReport.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDossierError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_dossier_ffi_fn_method_store_sync_with_hub,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    async def sync_with_hub_async(self, url: str) -> SyncReport:
+        """
+        [`Store::sync_with_hub`] without blocking the caller: a `suspend fun` in Kotlin, `async`
+        in Swift, a coroutine in Python.
+
+        # Errors
+        As [`Store::sync_with_hub`].
+"""
+        
+        _UniffiFfiConverterString.check_lower(url)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(url),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeSyncReport.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDossierError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_dossier_ffi_fn_method_store_sync_with_hub_async(*_uniffi_lowered_args),
+            _UniffiLib.ffi_dossier_ffi_rust_future_poll_rust_buffer,
+            _UniffiLib.ffi_dossier_ffi_rust_future_complete_rust_buffer,
+            _UniffiLib.ffi_dossier_ffi_rust_future_free_rust_buffer,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    def trust_publisher(self, public_key: str) -> None:
+        """
+        Runs plugins signed by the publisher with this public key (base58check) from now on.
+
+        # Errors
+        `Invalid` for a malformed key.
+"""
+        
+        _UniffiFfiConverterString.check_lower(public_key)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(public_key),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeDossierError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_dossier_ffi_fn_method_store_trust_publisher,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def untrust_publisher(self, public_key: str) -> None:
+        """
+        Stops running plugins signed by this publisher here.
+
+        # Errors
+        `Invalid` for a malformed key.
+"""
+        
+        _UniffiFfiConverterString.check_lower(public_key)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(public_key),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeDossierError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_dossier_ffi_fn_method_store_untrust_publisher,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def update_case(self, key: str,update: CaseUpdate) -> Case:
         """
         Applies `update` as one change.
@@ -7401,10 +9522,14 @@ __all__ = [
     "DocKind",
     "Visibility",
     "ArticleStatus",
+    "RejectCode",
+    "Side",
     "Status",
     "Priority",
     "Category",
     "Origin",
+    "Trigger",
+    "Action",
     "Durability",
     "OutcomeResult",
     "SopStatus",
@@ -7416,6 +9541,8 @@ __all__ = [
     "PublishedVersion",
     "Verification",
     "Article",
+    "Rejection",
+    "BundleReport",
     "Card",
     "Payment",
     "Dispute",
@@ -7431,12 +9558,16 @@ __all__ = [
     "DocRef",
     "ChangeNotice",
     "Conflict",
+    "DryRun",
+    "ExportedBundle",
     "HistoryEntry",
     "MergeReport",
     "NewArticle",
     "NewCase",
     "OpenOptions",
     "Outcome",
+    "Peer",
+    "PluginInfo",
     "SearchHit",
     "SopAnswer",
     "SopRule",
@@ -7448,6 +9579,7 @@ __all__ = [
     "WalkAnswer",
     "WalkResult",
     "SopWalk",
+    "SyncReport",
     "Violation",
     "Subscription",
     "SubscriptionProtocol",

@@ -640,6 +640,16 @@ public protocol StoreProtocol: AnyObject, Sendable {
     func addNote(key: String, body: String, `public`: Bool) throws  -> Case
     
     /**
+     * Provisions (or re-provisions) a peer: its site id, the public key it signs with, and the
+     * scopes it may read and write here (`IN-UPI`, `BR-PIX/case`, `IN-UPI/sop:ro`, `*` for
+     * everything). Changing the key or scopes makes the next sync offer everything again.
+     *
+     * # Errors
+     * `Invalid` for a malformed site, key or scope, no scopes, or this store's own site.
+     */
+    func addPeer(site: String, publicKey: String, scopes: [String]) throws  -> Peer
+    
+    /**
      * Verifies and applies a change pack in one transaction; applying it twice is harmless.
      *
      * # Errors
@@ -706,6 +716,16 @@ public protocol StoreProtocol: AnyObject, Sendable {
     func documents() throws  -> [DocRef]
     
     /**
+     * Evaluates the active version of plugin `name` on a case for `trigger` and reports its
+     * actions and whether the store would accept them. Changes nothing.
+     *
+     * # Errors
+     * `NotFound` for an unknown plugin or case; `Invalid` when the plugin is not active here;
+     * `PluginFailed` when it fails.
+     */
+    func dryRunPlugin(name: String, caseKey: String, trigger: Trigger) throws  -> DryRun
+    
+    /**
      * Replaces the title and/or body in one locale (merged character by character).
      *
      * # Errors
@@ -720,6 +740,17 @@ public protocol StoreProtocol: AnyObject, Sendable {
      * `CaseClosed`; `Invalid` for a bad team name or an empty reason.
      */
     func escalate(key: String, to: String, reason: String) throws  -> Case
+    
+    /**
+     * Writes every change `for_site` is not known to have (within its read scopes) into one
+     * signed bundle file at `path`, for sites with no network: carry the file over and call
+     * [`Store::import_bundle`] there.
+     *
+     * # Errors
+     * `NotFound` when `for_site` is not a provisioned peer; `Storage` when the file cannot be
+     * written.
+     */
+    func exportBundle(path: String, forSite: String) throws  -> ExportedBundle
     
     /**
      * The current view of an article.
@@ -763,12 +794,39 @@ public protocol StoreProtocol: AnyObject, Sendable {
     func history(id: String) throws  -> [HistoryEntry]
     
     /**
+     * Verifies a bundle file from a provisioned peer and applies it. Nothing is applied unless
+     * the whole file checks out; then refused documents are reported while the rest apply.
+     * Importing a bundle twice is harmless.
+     *
+     * # Errors
+     * `Auth` when the signer is not provisioned or the file was tampered with; `SyncFailed`
+     * for a truncated or malformed file or one made for another site — with nothing stored;
+     * `Storage` when the file cannot be read.
+     */
+    func importBundle(path: String) throws  -> BundleReport
+    
+    /**
      * Creates a draft SOP from its JSON form; `source_name` names the input in errors.
      *
      * # Errors
      * `Import` naming the JSON path of the first problem; nothing is stored then.
      */
     func importSop(json: String, sourceName: String) throws  -> Sop
+    
+    /**
+     * Installs a workflow plugin (a WebAssembly component built for `dossier:workflow@0.1.0`):
+     * reads what it is from the component itself, runs it for `markets` (empty: the markets it
+     * describes), signs it with `publisher_key` (a publisher key's secret text form,
+     * `dossier-publisher-key:...`) or, when `None`, with this site's own key, and stores the
+     * package as a document that syncs like the rest. Installing the same package again
+     * returns it unchanged. It runs here once its publisher is trusted (the site key always is).
+     *
+     * # Errors
+     * `PluginIncompatible` when the bytes are not a plugin component or target an unsupported
+     * API; `PluginFailed` when its `describe` fails; `Invalid` for a bad market, key or
+     * manifest; `PluginSignature`.
+     */
+    func installPlugin(wasm: Data, markets: [String], publisherKey: String?) throws  -> PluginInfo
     
     /**
      * Lists cases, newest first (most overdue first with `breached`), without loading them.
@@ -793,6 +851,32 @@ public protocol StoreProtocol: AnyObject, Sendable {
      * `NotFound` when the metric was never set; `CaseClosed`.
      */
     func markSlaMet(key: String, metric: String) throws  -> Case
+    
+    /**
+     * Every provisioned peer, by site id.
+     *
+     * # Errors
+     * `Storage`.
+     */
+    func peers() throws  -> [Peer]
+    
+    /**
+     * Every installed plugin, by name then version (newest first), and whether it runs here.
+     *
+     * # Errors
+     * `Storage`.
+     */
+    func plugins() throws  -> [PluginInfo]
+    
+    /**
+     * This site's public key (base58check): give it to the hub or a peer, which provisions
+     * this site with it (`add_peer`). The matching private key lives in the store file, so
+     * protect the file like a key.
+     *
+     * # Errors
+     * `Closed`; `Storage`.
+     */
+    func publicKey() throws  -> String
     
     /**
      * Publishes the reviewed draft, approved by this store's author.
@@ -827,6 +911,14 @@ public protocol StoreProtocol: AnyObject, Sendable {
      * As [`Store::walk_sop`], plus `CaseClosed`.
      */
     func recordSopRun(caseKey: String, sopId: String, inputs: [String]) throws  -> WalkResult
+    
+    /**
+     * Forgets a peer and everything remembered about syncing with it.
+     *
+     * # Errors
+     * `NotFound` when `site` is not provisioned.
+     */
+    func removePeer(site: String) throws 
     
     /**
      * Retires an SOP.
@@ -898,6 +990,43 @@ public protocol StoreProtocol: AnyObject, Sendable {
      * `Closed`.
      */
     func subscribe(listener: ChangeListener) throws  -> Subscription
+    
+    /**
+     * Syncs with the hub at `url` (`ws://HOST:PORT`): one authenticated session that sends
+     * what the hub lacks and receives what this site may read, blocking until it ends. The hub
+     * and this store must have provisioned each other (`add_peer`).
+     *
+     * # Errors
+     * `Invalid` for a URL that is not `ws://`; `Network` when the hub cannot be reached or the
+     * connection fails (try again later); `Auth` when either side does not know the other's
+     * key; `SyncRefused` / `SyncFailed` when the hub or this side ended the session.
+     */
+    func syncWithHub(url: String) throws  -> SyncReport
+    
+    /**
+     * [`Store::sync_with_hub`] without blocking the caller: a `suspend fun` in Kotlin, `async`
+     * in Swift, a coroutine in Python.
+     *
+     * # Errors
+     * As [`Store::sync_with_hub`].
+     */
+    func syncWithHubAsync(url: String) async throws  -> SyncReport
+    
+    /**
+     * Runs plugins signed by the publisher with this public key (base58check) from now on.
+     *
+     * # Errors
+     * `Invalid` for a malformed key.
+     */
+    func trustPublisher(publicKey: String) throws 
+    
+    /**
+     * Stops running plugins signed by this publisher here.
+     *
+     * # Errors
+     * `Invalid` for a malformed key.
+     */
+    func untrustPublisher(publicKey: String) throws 
     
     /**
      * Applies `update` as one change.
@@ -1023,6 +1152,26 @@ open func addNote(key: String, body: String, `public`: Bool)throws  -> Case  {
         FfiConverterString.lower(key),
         FfiConverterString.lower(body),
         FfiConverterBool.lower(`public`),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Provisions (or re-provisions) a peer: its site id, the public key it signs with, and the
+     * scopes it may read and write here (`IN-UPI`, `BR-PIX/case`, `IN-UPI/sop:ro`, `*` for
+     * everything). Changing the key or scopes makes the next sync offer everything again.
+     *
+     * # Errors
+     * `Invalid` for a malformed site, key or scope, no scopes, or this store's own site.
+     */
+open func addPeer(site: String, publicKey: String, scopes: [String])throws  -> Peer  {
+    return try  FfiConverterTypePeer_lift(try rustCallWithError(FfiConverterTypeDossierError_lift) {
+        uniffiCallStatus in
+    uniffi_dossier_ffi_fn_method_store_add_peer(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(site),
+        FfiConverterString.lower(publicKey),
+        FfiConverterSequenceString.lower(scopes),uniffiCallStatus
     )
 })
 }
@@ -1158,6 +1307,26 @@ open func documents()throws  -> [DocRef]  {
 }
     
     /**
+     * Evaluates the active version of plugin `name` on a case for `trigger` and reports its
+     * actions and whether the store would accept them. Changes nothing.
+     *
+     * # Errors
+     * `NotFound` for an unknown plugin or case; `Invalid` when the plugin is not active here;
+     * `PluginFailed` when it fails.
+     */
+open func dryRunPlugin(name: String, caseKey: String, trigger: Trigger)throws  -> DryRun  {
+    return try  FfiConverterTypeDryRun_lift(try rustCallWithError(FfiConverterTypeDossierError_lift) {
+        uniffiCallStatus in
+    uniffi_dossier_ffi_fn_method_store_dry_run_plugin(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(name),
+        FfiConverterString.lower(caseKey),
+        FfiConverterTypeTrigger_lower(trigger),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Replaces the title and/or body in one locale (merged character by character).
      *
      * # Errors
@@ -1190,6 +1359,26 @@ open func escalate(key: String, to: String, reason: String)throws  -> Case  {
         FfiConverterString.lower(key),
         FfiConverterString.lower(to),
         FfiConverterString.lower(reason),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Writes every change `for_site` is not known to have (within its read scopes) into one
+     * signed bundle file at `path`, for sites with no network: carry the file over and call
+     * [`Store::import_bundle`] there.
+     *
+     * # Errors
+     * `NotFound` when `for_site` is not a provisioned peer; `Storage` when the file cannot be
+     * written.
+     */
+open func exportBundle(path: String, forSite: String)throws  -> ExportedBundle  {
+    return try  FfiConverterTypeExportedBundle_lift(try rustCallWithError(FfiConverterTypeDossierError_lift) {
+        uniffiCallStatus in
+    uniffi_dossier_ffi_fn_method_store_export_bundle(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(path),
+        FfiConverterString.lower(forSite),uniffiCallStatus
     )
 })
 }
@@ -1276,6 +1465,26 @@ open func history(id: String)throws  -> [HistoryEntry]  {
 }
     
     /**
+     * Verifies a bundle file from a provisioned peer and applies it. Nothing is applied unless
+     * the whole file checks out; then refused documents are reported while the rest apply.
+     * Importing a bundle twice is harmless.
+     *
+     * # Errors
+     * `Auth` when the signer is not provisioned or the file was tampered with; `SyncFailed`
+     * for a truncated or malformed file or one made for another site — with nothing stored;
+     * `Storage` when the file cannot be read.
+     */
+open func importBundle(path: String)throws  -> BundleReport  {
+    return try  FfiConverterTypeBundleReport_lift(try rustCallWithError(FfiConverterTypeDossierError_lift) {
+        uniffiCallStatus in
+    uniffi_dossier_ffi_fn_method_store_import_bundle(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(path),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Creates a draft SOP from its JSON form; `source_name` names the input in errors.
      *
      * # Errors
@@ -1288,6 +1497,31 @@ open func importSop(json: String, sourceName: String)throws  -> Sop  {
             self.uniffiCloneHandle(),
         FfiConverterString.lower(json),
         FfiConverterString.lower(sourceName),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Installs a workflow plugin (a WebAssembly component built for `dossier:workflow@0.1.0`):
+     * reads what it is from the component itself, runs it for `markets` (empty: the markets it
+     * describes), signs it with `publisher_key` (a publisher key's secret text form,
+     * `dossier-publisher-key:...`) or, when `None`, with this site's own key, and stores the
+     * package as a document that syncs like the rest. Installing the same package again
+     * returns it unchanged. It runs here once its publisher is trusted (the site key always is).
+     *
+     * # Errors
+     * `PluginIncompatible` when the bytes are not a plugin component or target an unsupported
+     * API; `PluginFailed` when its `describe` fails; `Invalid` for a bad market, key or
+     * manifest; `PluginSignature`.
+     */
+open func installPlugin(wasm: Data, markets: [String], publisherKey: String?)throws  -> PluginInfo  {
+    return try  FfiConverterTypePluginInfo_lift(try rustCallWithError(FfiConverterTypeDossierError_lift) {
+        uniffiCallStatus in
+    uniffi_dossier_ffi_fn_method_store_install_plugin(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(wasm),
+        FfiConverterSequenceString.lower(markets),
+        FfiConverterOptionString.lower(publisherKey),uniffiCallStatus
     )
 })
 }
@@ -1336,6 +1570,53 @@ open func markSlaMet(key: String, metric: String)throws  -> Case  {
             self.uniffiCloneHandle(),
         FfiConverterString.lower(key),
         FfiConverterString.lower(metric),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Every provisioned peer, by site id.
+     *
+     * # Errors
+     * `Storage`.
+     */
+open func peers()throws  -> [Peer]  {
+    return try  FfiConverterSequenceTypePeer.lift(try rustCallWithError(FfiConverterTypeDossierError_lift) {
+        uniffiCallStatus in
+    uniffi_dossier_ffi_fn_method_store_peers(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Every installed plugin, by name then version (newest first), and whether it runs here.
+     *
+     * # Errors
+     * `Storage`.
+     */
+open func plugins()throws  -> [PluginInfo]  {
+    return try  FfiConverterSequenceTypePluginInfo.lift(try rustCallWithError(FfiConverterTypeDossierError_lift) {
+        uniffiCallStatus in
+    uniffi_dossier_ffi_fn_method_store_plugins(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * This site's public key (base58check): give it to the hub or a peer, which provisions
+     * this site with it (`add_peer`). The matching private key lives in the store file, so
+     * protect the file like a key.
+     *
+     * # Errors
+     * `Closed`; `Storage`.
+     */
+open func publicKey()throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeDossierError_lift) {
+        uniffiCallStatus in
+    uniffi_dossier_ffi_fn_method_store_public_key(
+            self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
 }
@@ -1412,6 +1693,21 @@ open func recordSopRun(caseKey: String, sopId: String, inputs: [String])throws  
         FfiConverterSequenceString.lower(inputs),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Forgets a peer and everything remembered about syncing with it.
+     *
+     * # Errors
+     * `NotFound` when `site` is not provisioned.
+     */
+open func removePeer(site: String)throws   {try rustCallWithError(FfiConverterTypeDossierError_lift) {
+        uniffiCallStatus in
+    uniffi_dossier_ffi_fn_method_store_remove_peer(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(site),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -1560,6 +1856,79 @@ open func subscribe(listener: ChangeListener)throws  -> Subscription  {
         FfiConverterCallbackInterfaceChangeListener_lower(listener),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Syncs with the hub at `url` (`ws://HOST:PORT`): one authenticated session that sends
+     * what the hub lacks and receives what this site may read, blocking until it ends. The hub
+     * and this store must have provisioned each other (`add_peer`).
+     *
+     * # Errors
+     * `Invalid` for a URL that is not `ws://`; `Network` when the hub cannot be reached or the
+     * connection fails (try again later); `Auth` when either side does not know the other's
+     * key; `SyncRefused` / `SyncFailed` when the hub or this side ended the session.
+     */
+open func syncWithHub(url: String)throws  -> SyncReport  {
+    return try  FfiConverterTypeSyncReport_lift(try rustCallWithError(FfiConverterTypeDossierError_lift) {
+        uniffiCallStatus in
+    uniffi_dossier_ffi_fn_method_store_sync_with_hub(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(url),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * [`Store::sync_with_hub`] without blocking the caller: a `suspend fun` in Kotlin, `async`
+     * in Swift, a coroutine in Python.
+     *
+     * # Errors
+     * As [`Store::sync_with_hub`].
+     */
+open func syncWithHubAsync(url: String)async throws  -> SyncReport  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_dossier_ffi_fn_method_store_sync_with_hub_async(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(url)
+                )
+            },
+            pollFunc: ffi_dossier_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_dossier_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_dossier_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeSyncReport_lift,
+            errorHandler: FfiConverterTypeDossierError_lift
+        )
+}
+    
+    /**
+     * Runs plugins signed by the publisher with this public key (base58check) from now on.
+     *
+     * # Errors
+     * `Invalid` for a malformed key.
+     */
+open func trustPublisher(publicKey: String)throws   {try rustCallWithError(FfiConverterTypeDossierError_lift) {
+        uniffiCallStatus in
+    uniffi_dossier_ffi_fn_method_store_trust_publisher(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(publicKey),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Stops running plugins signed by this publisher here.
+     *
+     * # Errors
+     * `Invalid` for a malformed key.
+     */
+open func untrustPublisher(publicKey: String)throws   {try rustCallWithError(FfiConverterTypeDossierError_lift) {
+        uniffiCallStatus in
+    uniffi_dossier_ffi_fn_method_store_untrust_publisher(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(publicKey),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -2053,6 +2422,107 @@ public func FfiConverterTypeArticle_lift(_ buf: RustBuffer) throws -> Article {
 #endif
 public func FfiConverterTypeArticle_lower(_ value: Article) -> RustBuffer {
     return FfiConverterTypeArticle.lower(value)
+}
+
+
+/**
+ * What importing a bundle file ([`crate::Store::import_bundle`]) did.
+ */
+public struct BundleReport: Equatable, Hashable {
+    /**
+     * The site that made the bundle (`from` in `dossier`; renamed because `from` is a Python
+     * keyword).
+     */
+    public var fromSite: String
+    /**
+     * Documents in the bundle.
+     */
+    public var docs: UInt64
+    /**
+     * Documents that received new changes here.
+     */
+    public var docsUpdated: UInt64
+    /**
+     * Changes that were new here (0 when the bundle was imported before).
+     */
+    public var newChanges: UInt64
+    /**
+     * Documents whose changes were refused (nothing of them stored); the rest applied.
+     */
+    public var rejected: [Rejection]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The site that made the bundle (`from` in `dossier`; renamed because `from` is a Python
+         * keyword).
+         */fromSite: String, 
+        /**
+         * Documents in the bundle.
+         */docs: UInt64, 
+        /**
+         * Documents that received new changes here.
+         */docsUpdated: UInt64, 
+        /**
+         * Changes that were new here (0 when the bundle was imported before).
+         */newChanges: UInt64, 
+        /**
+         * Documents whose changes were refused (nothing of them stored); the rest applied.
+         */rejected: [Rejection]) {
+        self.fromSite = fromSite
+        self.docs = docs
+        self.docsUpdated = docsUpdated
+        self.newChanges = newChanges
+        self.rejected = rejected
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension BundleReport: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeBundleReport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> BundleReport {
+        return
+            try BundleReport(
+                fromSite: FfiConverterString.read(from: &buf), 
+                docs: FfiConverterUInt64.read(from: &buf), 
+                docsUpdated: FfiConverterUInt64.read(from: &buf), 
+                newChanges: FfiConverterUInt64.read(from: &buf), 
+                rejected: FfiConverterSequenceTypeRejection.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: BundleReport, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.fromSite, into: &buf)
+        FfiConverterUInt64.write(value.docs, into: &buf)
+        FfiConverterUInt64.write(value.docsUpdated, into: &buf)
+        FfiConverterUInt64.write(value.newChanges, into: &buf)
+        FfiConverterSequenceTypeRejection.write(value.rejected, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeBundleReport_lift(_ buf: RustBuffer) throws -> BundleReport {
+    return try FfiConverterTypeBundleReport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeBundleReport_lower(_ value: BundleReport) -> RustBuffer {
+    return FfiConverterTypeBundleReport.lower(value)
 }
 
 
@@ -3268,6 +3738,115 @@ public func FfiConverterTypeDocRef_lower(_ value: DocRef) -> RustBuffer {
 
 
 /**
+ * What a dry run of one plugin on one case found. Nothing was applied.
+ */
+public struct DryRun: Equatable, Hashable {
+    /**
+     * The plugin that ran.
+     */
+    public var plugin: String
+    /**
+     * Its version.
+     */
+    public var version: String
+    /**
+     * The trigger it was called with.
+     */
+    public var trigger: Trigger
+    /**
+     * The actions it returned, in order.
+     */
+    public var actions: [Action]
+    /**
+     * Why the store would refuse these actions, if it would (then none would be applied).
+     */
+    public var invalid: String?
+    /**
+     * What the plugin logged during the call.
+     */
+    public var logs: [String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The plugin that ran.
+         */plugin: String, 
+        /**
+         * Its version.
+         */version: String, 
+        /**
+         * The trigger it was called with.
+         */trigger: Trigger, 
+        /**
+         * The actions it returned, in order.
+         */actions: [Action], 
+        /**
+         * Why the store would refuse these actions, if it would (then none would be applied).
+         */invalid: String?, 
+        /**
+         * What the plugin logged during the call.
+         */logs: [String]) {
+        self.plugin = plugin
+        self.version = version
+        self.trigger = trigger
+        self.actions = actions
+        self.invalid = invalid
+        self.logs = logs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DryRun: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDryRun: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DryRun {
+        return
+            try DryRun(
+                plugin: FfiConverterString.read(from: &buf), 
+                version: FfiConverterString.read(from: &buf), 
+                trigger: FfiConverterTypeTrigger.read(from: &buf), 
+                actions: FfiConverterSequenceTypeAction.read(from: &buf), 
+                invalid: FfiConverterOptionString.read(from: &buf), 
+                logs: FfiConverterSequenceString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DryRun, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.plugin, into: &buf)
+        FfiConverterString.write(value.version, into: &buf)
+        FfiConverterTypeTrigger.write(value.trigger, into: &buf)
+        FfiConverterSequenceTypeAction.write(value.actions, into: &buf)
+        FfiConverterOptionString.write(value.invalid, into: &buf)
+        FfiConverterSequenceString.write(value.logs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDryRun_lift(_ buf: RustBuffer) throws -> DryRun {
+    return try FfiConverterTypeDryRun.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDryRun_lower(_ value: DryRun) -> RustBuffer {
+    return FfiConverterTypeDryRun.lower(value)
+}
+
+
+/**
  * A hand-off to another team.
  */
 public struct Escalation: Equatable, Hashable {
@@ -3452,6 +4031,85 @@ public func FfiConverterTypeEvent_lift(_ buf: RustBuffer) throws -> Event {
 #endif
 public func FfiConverterTypeEvent_lower(_ value: Event) -> RustBuffer {
     return FfiConverterTypeEvent.lower(value)
+}
+
+
+/**
+ * What writing a bundle file ([`crate::Store::export_bundle`]) did.
+ */
+public struct ExportedBundle: Equatable, Hashable {
+    /**
+     * Documents in the bundle.
+     */
+    public var docs: UInt64
+    /**
+     * Changes in the bundle.
+     */
+    public var changes: UInt64
+    /**
+     * Size of the file in bytes.
+     */
+    public var bytes: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Documents in the bundle.
+         */docs: UInt64, 
+        /**
+         * Changes in the bundle.
+         */changes: UInt64, 
+        /**
+         * Size of the file in bytes.
+         */bytes: UInt64) {
+        self.docs = docs
+        self.changes = changes
+        self.bytes = bytes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ExportedBundle: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeExportedBundle: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ExportedBundle {
+        return
+            try ExportedBundle(
+                docs: FfiConverterUInt64.read(from: &buf), 
+                changes: FfiConverterUInt64.read(from: &buf), 
+                bytes: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ExportedBundle, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.docs, into: &buf)
+        FfiConverterUInt64.write(value.changes, into: &buf)
+        FfiConverterUInt64.write(value.bytes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeExportedBundle_lift(_ buf: RustBuffer) throws -> ExportedBundle {
+    return try FfiConverterTypeExportedBundle.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeExportedBundle_lower(_ value: ExportedBundle) -> RustBuffer {
+    return FfiConverterTypeExportedBundle.lower(value)
 }
 
 
@@ -4209,6 +4867,264 @@ public func FfiConverterTypePayment_lower(_ value: Payment) -> RustBuffer {
 
 
 /**
+ * A provisioned peer: a site (or the hub) this store syncs with.
+ */
+public struct Peer: Equatable, Hashable {
+    /**
+     * Its site id.
+     */
+    public var site: String
+    /**
+     * The public key it signs with (base58check, as `public_key()` shows it).
+     */
+    public var publicKey: String
+    /**
+     * What it may read and write here, in text form (`IN-UPI`, `BR-PIX/case`, `ES/sop:ro`...).
+     */
+    public var scopes: [String]
+    /**
+     * When the last session with it completed (ms), if ever.
+     */
+    public var lastSyncAt: Int64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Its site id.
+         */site: String, 
+        /**
+         * The public key it signs with (base58check, as `public_key()` shows it).
+         */publicKey: String, 
+        /**
+         * What it may read and write here, in text form (`IN-UPI`, `BR-PIX/case`, `ES/sop:ro`...).
+         */scopes: [String], 
+        /**
+         * When the last session with it completed (ms), if ever.
+         */lastSyncAt: Int64?) {
+        self.site = site
+        self.publicKey = publicKey
+        self.scopes = scopes
+        self.lastSyncAt = lastSyncAt
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Peer: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePeer: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Peer {
+        return
+            try Peer(
+                site: FfiConverterString.read(from: &buf), 
+                publicKey: FfiConverterString.read(from: &buf), 
+                scopes: FfiConverterSequenceString.read(from: &buf), 
+                lastSyncAt: FfiConverterOptionInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Peer, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.site, into: &buf)
+        FfiConverterString.write(value.publicKey, into: &buf)
+        FfiConverterSequenceString.write(value.scopes, into: &buf)
+        FfiConverterOptionInt64.write(value.lastSyncAt, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePeer_lift(_ buf: RustBuffer) throws -> Peer {
+    return try FfiConverterTypePeer.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePeer_lower(_ value: Peer) -> RustBuffer {
+    return FfiConverterTypePeer.lower(value)
+}
+
+
+/**
+ * An installed plugin (without its bytes) and whether it runs here.
+ */
+public struct PluginInfo: Equatable, Hashable {
+    /**
+     * The plugin document.
+     */
+    public var id: DocId
+    /**
+     * Name.
+     */
+    public var name: String
+    /**
+     * Version.
+     */
+    public var version: String
+    /**
+     * The plugin API version it was built against.
+     */
+    public var api: String
+    /**
+     * Markets it runs for.
+     */
+    public var markets: [String]
+    /**
+     * Triggers it is called on.
+     */
+    public var triggers: [Trigger]
+    /**
+     * One line for people.
+     */
+    public var description: String
+    /**
+     * SHA-256 of the component, hex.
+     */
+    public var sha256: String
+    /**
+     * The publisher's public key (base58check).
+     */
+    public var publisher: String
+    /**
+     * Whether the signature verifies over the stored manifest and component.
+     */
+    public var signatureOk: Bool
+    /**
+     * Whether this site trusts the publisher (its own site key always is).
+     */
+    public var trusted: Bool
+    /**
+     * Whether it runs here: signature good, publisher trusted, newest such version of its name.
+     */
+    public var active: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The plugin document.
+         */id: DocId, 
+        /**
+         * Name.
+         */name: String, 
+        /**
+         * Version.
+         */version: String, 
+        /**
+         * The plugin API version it was built against.
+         */api: String, 
+        /**
+         * Markets it runs for.
+         */markets: [String], 
+        /**
+         * Triggers it is called on.
+         */triggers: [Trigger], 
+        /**
+         * One line for people.
+         */description: String, 
+        /**
+         * SHA-256 of the component, hex.
+         */sha256: String, 
+        /**
+         * The publisher's public key (base58check).
+         */publisher: String, 
+        /**
+         * Whether the signature verifies over the stored manifest and component.
+         */signatureOk: Bool, 
+        /**
+         * Whether this site trusts the publisher (its own site key always is).
+         */trusted: Bool, 
+        /**
+         * Whether it runs here: signature good, publisher trusted, newest such version of its name.
+         */active: Bool) {
+        self.id = id
+        self.name = name
+        self.version = version
+        self.api = api
+        self.markets = markets
+        self.triggers = triggers
+        self.description = description
+        self.sha256 = sha256
+        self.publisher = publisher
+        self.signatureOk = signatureOk
+        self.trusted = trusted
+        self.active = active
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PluginInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePluginInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PluginInfo {
+        return
+            try PluginInfo(
+                id: FfiConverterTypeDocId.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf), 
+                version: FfiConverterString.read(from: &buf), 
+                api: FfiConverterString.read(from: &buf), 
+                markets: FfiConverterSequenceString.read(from: &buf), 
+                triggers: FfiConverterSequenceTypeTrigger.read(from: &buf), 
+                description: FfiConverterString.read(from: &buf), 
+                sha256: FfiConverterString.read(from: &buf), 
+                publisher: FfiConverterString.read(from: &buf), 
+                signatureOk: FfiConverterBool.read(from: &buf), 
+                trusted: FfiConverterBool.read(from: &buf), 
+                active: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PluginInfo, into buf: inout [UInt8]) {
+        FfiConverterTypeDocId.write(value.id, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterString.write(value.version, into: &buf)
+        FfiConverterString.write(value.api, into: &buf)
+        FfiConverterSequenceString.write(value.markets, into: &buf)
+        FfiConverterSequenceTypeTrigger.write(value.triggers, into: &buf)
+        FfiConverterString.write(value.description, into: &buf)
+        FfiConverterString.write(value.sha256, into: &buf)
+        FfiConverterString.write(value.publisher, into: &buf)
+        FfiConverterBool.write(value.signatureOk, into: &buf)
+        FfiConverterBool.write(value.trusted, into: &buf)
+        FfiConverterBool.write(value.active, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePluginInfo_lift(_ buf: RustBuffer) throws -> PluginInfo {
+    return try FfiConverterTypePluginInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePluginInfo_lower(_ value: PluginInfo) -> RustBuffer {
+    return FfiConverterTypePluginInfo.lower(value)
+}
+
+
+/**
  * One published version of an SOP or article.
  */
 public struct PublishedVersion: Equatable, Hashable {
@@ -4373,6 +5289,95 @@ public func FfiConverterTypeQa_lift(_ buf: RustBuffer) throws -> Qa {
 #endif
 public func FfiConverterTypeQa_lower(_ value: Qa) -> RustBuffer {
     return FfiConverterTypeQa.lower(value)
+}
+
+
+/**
+ * One document whose changes were refused.
+ */
+public struct Rejection: Equatable, Hashable {
+    /**
+     * The document.
+     */
+    public var doc: DocId
+    /**
+     * Why.
+     */
+    public var reason: RejectCode
+    /**
+     * Who refused.
+     */
+    public var by: Side
+    /**
+     * The reason in words (`read-only for the peer`...).
+     */
+    public var message: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The document.
+         */doc: DocId, 
+        /**
+         * Why.
+         */reason: RejectCode, 
+        /**
+         * Who refused.
+         */by: Side, 
+        /**
+         * The reason in words (`read-only for the peer`...).
+         */message: String) {
+        self.doc = doc
+        self.reason = reason
+        self.by = by
+        self.message = message
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Rejection: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRejection: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Rejection {
+        return
+            try Rejection(
+                doc: FfiConverterTypeDocId.read(from: &buf), 
+                reason: FfiConverterTypeRejectCode.read(from: &buf), 
+                by: FfiConverterTypeSide.read(from: &buf), 
+                message: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Rejection, into buf: inout [UInt8]) {
+        FfiConverterTypeDocId.write(value.doc, into: &buf)
+        FfiConverterTypeRejectCode.write(value.reason, into: &buf)
+        FfiConverterTypeSide.write(value.by, into: &buf)
+        FfiConverterString.write(value.message, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRejection_lift(_ buf: RustBuffer) throws -> Rejection {
+    return try FfiConverterTypeRejection.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRejection_lower(_ value: Rejection) -> RustBuffer {
+    return FfiConverterTypeRejection.lower(value)
 }
 
 
@@ -5337,6 +6342,145 @@ public func FfiConverterTypeSopWalk_lower(_ value: SopWalk) -> RustBuffer {
 
 
 /**
+ * What a sync session with a hub did.
+ */
+public struct SyncReport: Equatable, Hashable {
+    /**
+     * The authenticated peer (the hub's site id), once known.
+     */
+    public var peer: String?
+    /**
+     * Documents for which this store sent changes.
+     */
+    public var docsSent: UInt64
+    /**
+     * Documents that received new changes here.
+     */
+    public var docsReceived: UInt64
+    /**
+     * Refused documents, by either side; the rest of the session went on.
+     */
+    public var rejected: [Rejection]
+    /**
+     * Protocol messages sent.
+     */
+    public var messagesSent: UInt64
+    /**
+     * Protocol messages received.
+     */
+    public var messagesReceived: UInt64
+    /**
+     * Bytes sent (message payloads).
+     */
+    public var bytesSent: UInt64
+    /**
+     * Bytes received (message payloads).
+     */
+    public var bytesReceived: UInt64
+    /**
+     * Whether the session reached its end (both sides quiet).
+     */
+    public var completed: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The authenticated peer (the hub's site id), once known.
+         */peer: String?, 
+        /**
+         * Documents for which this store sent changes.
+         */docsSent: UInt64, 
+        /**
+         * Documents that received new changes here.
+         */docsReceived: UInt64, 
+        /**
+         * Refused documents, by either side; the rest of the session went on.
+         */rejected: [Rejection], 
+        /**
+         * Protocol messages sent.
+         */messagesSent: UInt64, 
+        /**
+         * Protocol messages received.
+         */messagesReceived: UInt64, 
+        /**
+         * Bytes sent (message payloads).
+         */bytesSent: UInt64, 
+        /**
+         * Bytes received (message payloads).
+         */bytesReceived: UInt64, 
+        /**
+         * Whether the session reached its end (both sides quiet).
+         */completed: Bool) {
+        self.peer = peer
+        self.docsSent = docsSent
+        self.docsReceived = docsReceived
+        self.rejected = rejected
+        self.messagesSent = messagesSent
+        self.messagesReceived = messagesReceived
+        self.bytesSent = bytesSent
+        self.bytesReceived = bytesReceived
+        self.completed = completed
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SyncReport: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSyncReport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SyncReport {
+        return
+            try SyncReport(
+                peer: FfiConverterOptionString.read(from: &buf), 
+                docsSent: FfiConverterUInt64.read(from: &buf), 
+                docsReceived: FfiConverterUInt64.read(from: &buf), 
+                rejected: FfiConverterSequenceTypeRejection.read(from: &buf), 
+                messagesSent: FfiConverterUInt64.read(from: &buf), 
+                messagesReceived: FfiConverterUInt64.read(from: &buf), 
+                bytesSent: FfiConverterUInt64.read(from: &buf), 
+                bytesReceived: FfiConverterUInt64.read(from: &buf), 
+                completed: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SyncReport, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.peer, into: &buf)
+        FfiConverterUInt64.write(value.docsSent, into: &buf)
+        FfiConverterUInt64.write(value.docsReceived, into: &buf)
+        FfiConverterSequenceTypeRejection.write(value.rejected, into: &buf)
+        FfiConverterUInt64.write(value.messagesSent, into: &buf)
+        FfiConverterUInt64.write(value.messagesReceived, into: &buf)
+        FfiConverterUInt64.write(value.bytesSent, into: &buf)
+        FfiConverterUInt64.write(value.bytesReceived, into: &buf)
+        FfiConverterBool.write(value.completed, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncReport_lift(_ buf: RustBuffer) throws -> SyncReport {
+    return try FfiConverterTypeSyncReport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncReport_lower(_ value: SyncReport) -> RustBuffer {
+    return FfiConverterTypeSyncReport.lower(value)
+}
+
+
+/**
  * An article's verification schedule.
  */
 public struct Verification: Equatable, Hashable {
@@ -5749,6 +6893,257 @@ public func FfiConverterTypeWalkResult_lift(_ buf: RustBuffer) throws -> WalkRes
 public func FfiConverterTypeWalkResult_lower(_ value: WalkResult) -> RustBuffer {
     return FfiConverterTypeWalkResult.lower(value)
 }
+
+
+/**
+ * Something a plugin asks for on a case (the WIT `action` variant), as a dry run shows it.
+ */
+
+public enum Action: Equatable, Hashable {
+    
+    /**
+     * Set a market-specific field.
+     */
+    case setField(
+        /**
+         * Field name.
+         */name: String, 
+        /**
+         * Value.
+         */value: String
+    )
+    /**
+     * Add a tag.
+     */
+    case addTag(
+        /**
+         * The tag.
+         */tag: String
+    )
+    /**
+     * Remove a tag.
+     */
+    case removeTag(
+        /**
+         * The tag.
+         */tag: String
+    )
+    /**
+     * Set the priority.
+     */
+    case setPriority(
+        /**
+         * The priority.
+         */priority: Priority
+    )
+    /**
+     * Move the case to a status.
+     */
+    case setStatus(
+        /**
+         * The status.
+         */status: Status
+    )
+    /**
+     * Hand the case to another team.
+     */
+    case escalate(
+        /**
+         * Team.
+         */to: String, 
+        /**
+         * Why.
+         */reason: String
+    )
+    /**
+     * Set the due time of an SLA metric.
+     */
+    case setSlaDeadline(
+        /**
+         * Metric.
+         */metric: String, 
+        /**
+         * Due time (epoch ms).
+         */dueAt: Int64
+    )
+    /**
+     * The case needs a field: tagged `missing-<name>` while it lacks it, and a solve is refused.
+     */
+    case requireField(
+        /**
+         * Field name, or `payment.txn_ref`.
+         */name: String, 
+        /**
+         * Why, shown to the agent.
+         */reason: String
+    )
+    /**
+     * Add a note.
+     */
+    case addNote(
+        /**
+         * Text.
+         */body: String, 
+        /**
+         * Whether the customer may see it.
+         */`public`: Bool
+    )
+    /**
+     * Send the case to a queue (the `queue` field).
+     */
+    case route(
+        /**
+         * Queue.
+         */queue: String
+    )
+    /**
+     * Refuse a solve (before-solve only).
+     */
+    case refuseSolve(
+        /**
+         * Why.
+         */reason: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Action: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAction: FfiConverterRustBuffer {
+    typealias SwiftType = Action
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Action {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .setField(name: try FfiConverterString.read(from: &buf), value: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 2: return .addTag(tag: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 3: return .removeTag(tag: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 4: return .setPriority(priority: try FfiConverterTypePriority.read(from: &buf)
+        )
+        
+        case 5: return .setStatus(status: try FfiConverterTypeStatus.read(from: &buf)
+        )
+        
+        case 6: return .escalate(to: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 7: return .setSlaDeadline(metric: try FfiConverterString.read(from: &buf), dueAt: try FfiConverterInt64.read(from: &buf)
+        )
+        
+        case 8: return .requireField(name: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 9: return .addNote(body: try FfiConverterString.read(from: &buf), public: try FfiConverterBool.read(from: &buf)
+        )
+        
+        case 10: return .route(queue: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 11: return .refuseSolve(reason: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Action, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .setField(name,value):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(name, into: &buf)
+            FfiConverterString.write(value, into: &buf)
+            
+        
+        case let .addTag(tag):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(tag, into: &buf)
+            
+        
+        case let .removeTag(tag):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(tag, into: &buf)
+            
+        
+        case let .setPriority(priority):
+            writeInt(&buf, Int32(4))
+            FfiConverterTypePriority.write(priority, into: &buf)
+            
+        
+        case let .setStatus(status):
+            writeInt(&buf, Int32(5))
+            FfiConverterTypeStatus.write(status, into: &buf)
+            
+        
+        case let .escalate(to,reason):
+            writeInt(&buf, Int32(6))
+            FfiConverterString.write(to, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .setSlaDeadline(metric,dueAt):
+            writeInt(&buf, Int32(7))
+            FfiConverterString.write(metric, into: &buf)
+            FfiConverterInt64.write(dueAt, into: &buf)
+            
+        
+        case let .requireField(name,reason):
+            writeInt(&buf, Int32(8))
+            FfiConverterString.write(name, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .addNote(body,`public`):
+            writeInt(&buf, Int32(9))
+            FfiConverterString.write(body, into: &buf)
+            FfiConverterBool.write(`public`, into: &buf)
+            
+        
+        case let .route(queue):
+            writeInt(&buf, Int32(10))
+            FfiConverterString.write(queue, into: &buf)
+            
+        
+        case let .refuseSolve(reason):
+            writeInt(&buf, Int32(11))
+            FfiConverterString.write(reason, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAction_lift(_ buf: RustBuffer) throws -> Action {
+    return try FfiConverterTypeAction.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAction_lower(_ value: Action) -> RustBuffer {
+    return FfiConverterTypeAction.lower(value)
+}
+
 
 
 /**
@@ -6186,6 +7581,62 @@ enum DossierError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
      */
     case Internal(message: String)
     
+    /**
+     * The other side of a sync or the signer of a bundle could not be authenticated: the site
+     * is not provisioned (`add_peer`), it is provisioned with another public key, a signature
+     * does not verify (a tampered bundle), or a hello was replayed. Fix the provisioning;
+     * retrying will not help. Nothing was stored.
+     */
+    case Auth(message: String)
+    
+    /**
+     * This side refused a sync session or a bundle file: it is malformed, truncated, too
+     * large, made for another site, or of an unsupported version. Nothing of it was stored.
+     */
+    case SyncFailed(message: String)
+    
+    /**
+     * The peer (the hub) ended the sync session and said why.
+     */
+    case SyncRefused(message: String)
+    
+    /**
+     * The hub could not be reached or the connection failed: refused, timed out, closed, the
+     * hub busy (all worth trying again later), or the address does not answer as a hub (check
+     * the URL). What was synced before the failure is kept.
+     */
+    case Network(message: String)
+    
+    /**
+     * A plugin package's signature does not verify over its manifest and component: it was
+     * changed after signing. It does not run anywhere.
+     */
+    case PluginSignature(message: String)
+    
+    /**
+     * A plugin asked for an action the case does not allow; none of its actions was applied.
+     */
+    case InvalidAction(message: String)
+    
+    /**
+     * A before-solve plugin refused to let the case be solved; the message names the plugin
+     * (`name@version`) and its reason (often a field the case lacks). Fill it in and retry.
+     */
+    case SolveRefused(message: String)
+    
+    /**
+     * The file is not a workflow plugin this library can run: not a WebAssembly component, a
+     * component of another world, or built against an unsupported plugin API version.
+     */
+    case PluginIncompatible(message: String)
+    
+    /**
+     * A plugin failed while running: it ran out of fuel or time, exceeded its memory or output
+     * limit, trapped, or returned an error of its own; or the plugin engine cannot run on this
+     * machine. Nothing of that call was applied.
+     */
+    case PluginFailed(message: String)
+    
 
     
 
@@ -6287,6 +7738,42 @@ public struct FfiConverterTypeDossierError: FfiConverterRustBuffer {
             message: try FfiConverterString.read(from: &buf)
         )
         
+        case 19: return .Auth(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 20: return .SyncFailed(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 21: return .SyncRefused(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 22: return .Network(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 23: return .PluginSignature(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 24: return .InvalidAction(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 25: return .SolveRefused(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 26: return .PluginIncompatible(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 27: return .PluginFailed(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
 
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -6334,6 +7821,24 @@ public struct FfiConverterTypeDossierError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(17))
         case .Internal(_ /* message is ignored*/):
             writeInt(&buf, Int32(18))
+        case .Auth(_ /* message is ignored*/):
+            writeInt(&buf, Int32(19))
+        case .SyncFailed(_ /* message is ignored*/):
+            writeInt(&buf, Int32(20))
+        case .SyncRefused(_ /* message is ignored*/):
+            writeInt(&buf, Int32(21))
+        case .Network(_ /* message is ignored*/):
+            writeInt(&buf, Int32(22))
+        case .PluginSignature(_ /* message is ignored*/):
+            writeInt(&buf, Int32(23))
+        case .InvalidAction(_ /* message is ignored*/):
+            writeInt(&buf, Int32(24))
+        case .SolveRefused(_ /* message is ignored*/):
+            writeInt(&buf, Int32(25))
+        case .PluginIncompatible(_ /* message is ignored*/):
+            writeInt(&buf, Int32(26))
+        case .PluginFailed(_ /* message is ignored*/):
+            writeInt(&buf, Int32(27))
 
         
         }
@@ -6632,7 +8137,7 @@ public enum Origin: Equatable, Hashable {
      */
     case local
     /**
-     * Changes received from another replica (a change pack today, sync later).
+     * Changes received from another replica (a change pack, a bundle file or a hub sync).
      */
     case remote
 
@@ -6877,6 +8382,206 @@ public func FfiConverterTypePriority_lower(_ value: Priority) -> RustBuffer {
 
 
 /**
+ * Why the changes of one document were refused (the rest of the session or bundle went on).
+ */
+
+public enum RejectCode: Equatable, Hashable {
+    
+    /**
+     * The document (before or after the change) is outside the peer's scopes.
+     */
+    case outOfScope
+    /**
+     * The peer may read this document but not change it.
+     */
+    case readOnly
+    /**
+     * A change carries an unmasked card number or security code.
+     */
+    case cardData
+    /**
+     * The changes do not apply, or would leave an invalid document.
+     */
+    case invalid
+    /**
+     * The document's sync message exceeds the message size limit.
+     */
+    case tooLarge
+    /**
+     * The document's sync message does not decode.
+     */
+    case malformed
+    /**
+     * A reason added to Dossier after these bindings were generated; see the message.
+     */
+    case other
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension RejectCode: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRejectCode: FfiConverterRustBuffer {
+    typealias SwiftType = RejectCode
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RejectCode {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .outOfScope
+        
+        case 2: return .readOnly
+        
+        case 3: return .cardData
+        
+        case 4: return .invalid
+        
+        case 5: return .tooLarge
+        
+        case 6: return .malformed
+        
+        case 7: return .other
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: RejectCode, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .outOfScope:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .readOnly:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .cardData:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .invalid:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .tooLarge:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .malformed:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .other:
+            writeInt(&buf, Int32(7))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRejectCode_lift(_ buf: RustBuffer) throws -> RejectCode {
+    return try FfiConverterTypeRejectCode.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRejectCode_lower(_ value: RejectCode) -> RustBuffer {
+    return FfiConverterTypeRejectCode.lower(value)
+}
+
+
+
+/**
+ * Which side refused a document's changes.
+ */
+
+public enum Side: Equatable, Hashable {
+    
+    /**
+     * This store refused what the peer sent.
+     */
+    case us
+    /**
+     * The peer refused what this store sent.
+     */
+    case peer
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Side: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSide: FfiConverterRustBuffer {
+    typealias SwiftType = Side
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Side {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .us
+        
+        case 2: return .peer
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Side, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .us:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .peer:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSide_lift(_ buf: RustBuffer) throws -> Side {
+    return try FfiConverterTypeSide.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSide_lower(_ value: Side) -> RustBuffer {
+    return FfiConverterTypeSide.lower(value)
+}
+
+
+
+/**
  * Change-control state of an SOP draft.
  */
 
@@ -7082,6 +8787,111 @@ public func FfiConverterTypeStatus_lift(_ buf: RustBuffer) throws -> Status {
 #endif
 public func FfiConverterTypeStatus_lower(_ value: Status) -> RustBuffer {
     return FfiConverterTypeStatus.lower(value)
+}
+
+
+
+/**
+ * Why a plugin is called.
+ */
+
+public enum Trigger: Equatable, Hashable {
+    
+    /**
+     * A case was just opened.
+     */
+    case caseCreated
+    /**
+     * A case changed.
+     */
+    case caseUpdated
+    /**
+     * A case's status changed.
+     */
+    case statusChanged
+    /**
+     * A case is about to be solved; a plugin may refuse.
+     */
+    case beforeSolve
+    /**
+     * A periodic SLA check.
+     */
+    case slaCheck
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Trigger: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTrigger: FfiConverterRustBuffer {
+    typealias SwiftType = Trigger
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Trigger {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .caseCreated
+        
+        case 2: return .caseUpdated
+        
+        case 3: return .statusChanged
+        
+        case 4: return .beforeSolve
+        
+        case 5: return .slaCheck
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Trigger, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .caseCreated:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .caseUpdated:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .statusChanged:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .beforeSolve:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .slaCheck:
+            writeInt(&buf, Int32(5))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTrigger_lift(_ buf: RustBuffer) throws -> Trigger {
+    return try FfiConverterTypeTrigger.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTrigger_lower(_ value: Trigger) -> RustBuffer {
+    return FfiConverterTypeTrigger.lower(value)
 }
 
 
@@ -8051,6 +9861,56 @@ fileprivate struct FfiConverterSequenceTypeHistoryEntry: FfiConverterRustBuffer 
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypePeer: FfiConverterRustBuffer {
+    typealias SwiftType = [Peer]
+
+    public static func write(_ value: [Peer], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypePeer.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Peer] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Peer]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypePeer.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypePluginInfo: FfiConverterRustBuffer {
+    typealias SwiftType = [PluginInfo]
+
+    public static func write(_ value: [PluginInfo], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypePluginInfo.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [PluginInfo] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [PluginInfo]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypePluginInfo.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypePublishedVersion: FfiConverterRustBuffer {
     typealias SwiftType = [PublishedVersion]
 
@@ -8068,6 +9928,31 @@ fileprivate struct FfiConverterSequenceTypePublishedVersion: FfiConverterRustBuf
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypePublishedVersion.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeRejection: FfiConverterRustBuffer {
+    typealias SwiftType = [Rejection]
+
+    public static func write(_ value: [Rejection], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeRejection.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Rejection] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Rejection]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeRejection.read(from: &buf))
         }
         return seq
     }
@@ -8301,6 +10186,56 @@ fileprivate struct FfiConverterSequenceTypeWalkAnswer: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeAction: FfiConverterRustBuffer {
+    typealias SwiftType = [Action]
+
+    public static func write(_ value: [Action], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeAction.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Action] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Action]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeAction.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeTrigger: FfiConverterRustBuffer {
+    typealias SwiftType = [Trigger]
+
+    public static func write(_ value: [Trigger], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeTrigger.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Trigger] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Trigger]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeTrigger.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterDictionaryStringString: FfiConverterRustBuffer {
     public static func write(_ value: [String: String], into buf: inout [UInt8]) {
         let len = Int32(value.count)
@@ -8456,6 +10391,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_dossier_ffi_checksum_method_store_add_note() != 37392) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_dossier_ffi_checksum_method_store_add_peer() != 13049) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_dossier_ffi_checksum_method_store_apply_changes() != 3475) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -8480,10 +10418,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_dossier_ffi_checksum_method_store_documents() != 54807) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_dossier_ffi_checksum_method_store_dry_run_plugin() != 59501) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_dossier_ffi_checksum_method_store_edit_article() != 46191) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_dossier_ffi_checksum_method_store_escalate() != 46936) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_dossier_ffi_checksum_method_store_export_bundle() != 25169) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_dossier_ffi_checksum_method_store_get_article() != 9085) {
@@ -8501,7 +10445,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_dossier_ffi_checksum_method_store_history() != 6449) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_dossier_ffi_checksum_method_store_import_bundle() != 1291) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_dossier_ffi_checksum_method_store_import_sop() != 43223) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_dossier_ffi_checksum_method_store_install_plugin() != 43271) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_dossier_ffi_checksum_method_store_list_cases() != 35792) {
@@ -8511,6 +10461,15 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_dossier_ffi_checksum_method_store_mark_sla_met() != 40522) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_dossier_ffi_checksum_method_store_peers() != 61878) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_dossier_ffi_checksum_method_store_plugins() != 50315) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_dossier_ffi_checksum_method_store_public_key() != 35434) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_dossier_ffi_checksum_method_store_publish_sop() != 40990) {
@@ -8523,6 +10482,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_dossier_ffi_checksum_method_store_record_sop_run() != 9462) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_dossier_ffi_checksum_method_store_remove_peer() != 58256) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_dossier_ffi_checksum_method_store_retire_sop() != 14340) {
@@ -8550,6 +10512,18 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_dossier_ffi_checksum_method_store_subscribe() != 20430) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_dossier_ffi_checksum_method_store_sync_with_hub() != 8356) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_dossier_ffi_checksum_method_store_sync_with_hub_async() != 27838) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_dossier_ffi_checksum_method_store_trust_publisher() != 5847) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_dossier_ffi_checksum_method_store_untrust_publisher() != 23836) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_dossier_ffi_checksum_method_store_update_case() != 42857) {

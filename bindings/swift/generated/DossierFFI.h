@@ -279,6 +279,11 @@ uint64_t uniffi_dossier_ffi_fn_constructor_store_open(RustBuffer path, RustBuffe
 RustBuffer uniffi_dossier_ffi_fn_method_store_add_note(uint64_t ptr, RustBuffer key, RustBuffer body, int8_t public, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_ADD_PEER
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_ADD_PEER
+RustBuffer uniffi_dossier_ffi_fn_method_store_add_peer(uint64_t ptr, RustBuffer site, RustBuffer public_key, RustBuffer scopes, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_APPLY_CHANGES
 #define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_APPLY_CHANGES
 RustBuffer uniffi_dossier_ffi_fn_method_store_apply_changes(uint64_t ptr, RustBuffer pack, RustCallStatus *_Nonnull out_status
@@ -319,6 +324,11 @@ RustBuffer uniffi_dossier_ffi_fn_method_store_create_case(uint64_t ptr, RustBuff
 RustBuffer uniffi_dossier_ffi_fn_method_store_documents(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_DRY_RUN_PLUGIN
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_DRY_RUN_PLUGIN
+RustBuffer uniffi_dossier_ffi_fn_method_store_dry_run_plugin(uint64_t ptr, RustBuffer name, RustBuffer case_key, RustBuffer trigger, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_EDIT_ARTICLE
 #define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_EDIT_ARTICLE
 RustBuffer uniffi_dossier_ffi_fn_method_store_edit_article(uint64_t ptr, RustBuffer id, RustBuffer locale, RustBuffer title, RustBuffer body, RustCallStatus *_Nonnull out_status
@@ -327,6 +337,11 @@ RustBuffer uniffi_dossier_ffi_fn_method_store_edit_article(uint64_t ptr, RustBuf
 #ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_ESCALATE
 #define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_ESCALATE
 RustBuffer uniffi_dossier_ffi_fn_method_store_escalate(uint64_t ptr, RustBuffer key, RustBuffer to, RustBuffer reason, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_EXPORT_BUNDLE
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_EXPORT_BUNDLE
+RustBuffer uniffi_dossier_ffi_fn_method_store_export_bundle(uint64_t ptr, RustBuffer path, RustBuffer for_site, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_GET_ARTICLE
@@ -354,9 +369,19 @@ RustBuffer uniffi_dossier_ffi_fn_method_store_heads(uint64_t ptr, RustBuffer id,
 RustBuffer uniffi_dossier_ffi_fn_method_store_history(uint64_t ptr, RustBuffer id, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_IMPORT_BUNDLE
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_IMPORT_BUNDLE
+RustBuffer uniffi_dossier_ffi_fn_method_store_import_bundle(uint64_t ptr, RustBuffer path, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_IMPORT_SOP
 #define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_IMPORT_SOP
 RustBuffer uniffi_dossier_ffi_fn_method_store_import_sop(uint64_t ptr, RustBuffer json, RustBuffer source_name, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_INSTALL_PLUGIN
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_INSTALL_PLUGIN
+RustBuffer uniffi_dossier_ffi_fn_method_store_install_plugin(uint64_t ptr, RustBuffer wasm, RustBuffer markets, RustBuffer publisher_key, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_LIST_CASES
@@ -372,6 +397,21 @@ RustBuffer uniffi_dossier_ffi_fn_method_store_list_sops(uint64_t ptr, RustCallSt
 #ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_MARK_SLA_MET
 #define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_MARK_SLA_MET
 RustBuffer uniffi_dossier_ffi_fn_method_store_mark_sla_met(uint64_t ptr, RustBuffer key, RustBuffer metric, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_PEERS
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_PEERS
+RustBuffer uniffi_dossier_ffi_fn_method_store_peers(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_PLUGINS
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_PLUGINS
+RustBuffer uniffi_dossier_ffi_fn_method_store_plugins(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_PUBLIC_KEY
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_PUBLIC_KEY
+RustBuffer uniffi_dossier_ffi_fn_method_store_public_key(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_PUBLISH_SOP
@@ -392,6 +432,11 @@ uint64_t uniffi_dossier_ffi_fn_method_store_pull_from_async(uint64_t ptr, uint64
 #ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_RECORD_SOP_RUN
 #define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_RECORD_SOP_RUN
 RustBuffer uniffi_dossier_ffi_fn_method_store_record_sop_run(uint64_t ptr, RustBuffer case_key, RustBuffer sop_id, RustBuffer inputs, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_REMOVE_PEER
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_REMOVE_PEER
+void uniffi_dossier_ffi_fn_method_store_remove_peer(uint64_t ptr, RustBuffer site, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_RETIRE_SOP
@@ -437,6 +482,26 @@ RustBuffer uniffi_dossier_ffi_fn_method_store_submit_sop(uint64_t ptr, RustBuffe
 #ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_SUBSCRIBE
 #define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_SUBSCRIBE
 uint64_t uniffi_dossier_ffi_fn_method_store_subscribe(uint64_t ptr, uint64_t listener, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_SYNC_WITH_HUB
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_SYNC_WITH_HUB
+RustBuffer uniffi_dossier_ffi_fn_method_store_sync_with_hub(uint64_t ptr, RustBuffer url, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_SYNC_WITH_HUB_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_SYNC_WITH_HUB_ASYNC
+uint64_t uniffi_dossier_ffi_fn_method_store_sync_with_hub_async(uint64_t ptr, RustBuffer url
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_TRUST_PUBLISHER
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_TRUST_PUBLISHER
+void uniffi_dossier_ffi_fn_method_store_trust_publisher(uint64_t ptr, RustBuffer public_key, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_UNTRUST_PUBLISHER
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_UNTRUST_PUBLISHER
+void uniffi_dossier_ffi_fn_method_store_untrust_publisher(uint64_t ptr, RustBuffer public_key, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_UPDATE_CASE
@@ -745,6 +810,12 @@ uint16_t uniffi_dossier_ffi_checksum_method_store_add_note(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_ADD_PEER
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_ADD_PEER
+uint16_t uniffi_dossier_ffi_checksum_method_store_add_peer(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_APPLY_CHANGES
 #define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_APPLY_CHANGES
 uint16_t uniffi_dossier_ffi_checksum_method_store_apply_changes(void
@@ -793,6 +864,12 @@ uint16_t uniffi_dossier_ffi_checksum_method_store_documents(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_DRY_RUN_PLUGIN
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_DRY_RUN_PLUGIN
+uint16_t uniffi_dossier_ffi_checksum_method_store_dry_run_plugin(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_EDIT_ARTICLE
 #define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_EDIT_ARTICLE
 uint16_t uniffi_dossier_ffi_checksum_method_store_edit_article(void
@@ -802,6 +879,12 @@ uint16_t uniffi_dossier_ffi_checksum_method_store_edit_article(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_ESCALATE
 #define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_ESCALATE
 uint16_t uniffi_dossier_ffi_checksum_method_store_escalate(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_EXPORT_BUNDLE
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_EXPORT_BUNDLE
+uint16_t uniffi_dossier_ffi_checksum_method_store_export_bundle(void
     
 );
 #endif
@@ -835,9 +918,21 @@ uint16_t uniffi_dossier_ffi_checksum_method_store_history(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_IMPORT_BUNDLE
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_IMPORT_BUNDLE
+uint16_t uniffi_dossier_ffi_checksum_method_store_import_bundle(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_IMPORT_SOP
 #define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_IMPORT_SOP
 uint16_t uniffi_dossier_ffi_checksum_method_store_import_sop(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_INSTALL_PLUGIN
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_INSTALL_PLUGIN
+uint16_t uniffi_dossier_ffi_checksum_method_store_install_plugin(void
     
 );
 #endif
@@ -856,6 +951,24 @@ uint16_t uniffi_dossier_ffi_checksum_method_store_list_sops(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_MARK_SLA_MET
 #define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_MARK_SLA_MET
 uint16_t uniffi_dossier_ffi_checksum_method_store_mark_sla_met(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_PEERS
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_PEERS
+uint16_t uniffi_dossier_ffi_checksum_method_store_peers(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_PLUGINS
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_PLUGINS
+uint16_t uniffi_dossier_ffi_checksum_method_store_plugins(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_PUBLIC_KEY
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_PUBLIC_KEY
+uint16_t uniffi_dossier_ffi_checksum_method_store_public_key(void
     
 );
 #endif
@@ -880,6 +993,12 @@ uint16_t uniffi_dossier_ffi_checksum_method_store_pull_from_async(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_RECORD_SOP_RUN
 #define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_RECORD_SOP_RUN
 uint16_t uniffi_dossier_ffi_checksum_method_store_record_sop_run(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_REMOVE_PEER
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_REMOVE_PEER
+uint16_t uniffi_dossier_ffi_checksum_method_store_remove_peer(void
     
 );
 #endif
@@ -934,6 +1053,30 @@ uint16_t uniffi_dossier_ffi_checksum_method_store_submit_sop(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_SUBSCRIBE
 #define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_SUBSCRIBE
 uint16_t uniffi_dossier_ffi_checksum_method_store_subscribe(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_SYNC_WITH_HUB
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_SYNC_WITH_HUB
+uint16_t uniffi_dossier_ffi_checksum_method_store_sync_with_hub(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_SYNC_WITH_HUB_ASYNC
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_SYNC_WITH_HUB_ASYNC
+uint16_t uniffi_dossier_ffi_checksum_method_store_sync_with_hub_async(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_TRUST_PUBLISHER
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_TRUST_PUBLISHER
+uint16_t uniffi_dossier_ffi_checksum_method_store_trust_publisher(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_UNTRUST_PUBLISHER
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_UNTRUST_PUBLISHER
+uint16_t uniffi_dossier_ffi_checksum_method_store_untrust_publisher(void
     
 );
 #endif

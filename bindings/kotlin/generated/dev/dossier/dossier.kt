@@ -706,6 +706,8 @@ internal object IntegrityCheckingUniffiLib {
     internal fun ensureInitialized() = Unit
     external fun uniffi_dossier_ffi_checksum_method_store_add_note(
     ): Int
+    external fun uniffi_dossier_ffi_checksum_method_store_add_peer(
+    ): Int
     external fun uniffi_dossier_ffi_checksum_method_store_apply_changes(
     ): Int
     external fun uniffi_dossier_ffi_checksum_method_store_author(
@@ -722,9 +724,13 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_dossier_ffi_checksum_method_store_documents(
     ): Int
+    external fun uniffi_dossier_ffi_checksum_method_store_dry_run_plugin(
+    ): Int
     external fun uniffi_dossier_ffi_checksum_method_store_edit_article(
     ): Int
     external fun uniffi_dossier_ffi_checksum_method_store_escalate(
+    ): Int
+    external fun uniffi_dossier_ffi_checksum_method_store_export_bundle(
     ): Int
     external fun uniffi_dossier_ffi_checksum_method_store_get_article(
     ): Int
@@ -736,13 +742,23 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_dossier_ffi_checksum_method_store_history(
     ): Int
+    external fun uniffi_dossier_ffi_checksum_method_store_import_bundle(
+    ): Int
     external fun uniffi_dossier_ffi_checksum_method_store_import_sop(
+    ): Int
+    external fun uniffi_dossier_ffi_checksum_method_store_install_plugin(
     ): Int
     external fun uniffi_dossier_ffi_checksum_method_store_list_cases(
     ): Int
     external fun uniffi_dossier_ffi_checksum_method_store_list_sops(
     ): Int
     external fun uniffi_dossier_ffi_checksum_method_store_mark_sla_met(
+    ): Int
+    external fun uniffi_dossier_ffi_checksum_method_store_peers(
+    ): Int
+    external fun uniffi_dossier_ffi_checksum_method_store_plugins(
+    ): Int
+    external fun uniffi_dossier_ffi_checksum_method_store_public_key(
     ): Int
     external fun uniffi_dossier_ffi_checksum_method_store_publish_sop(
     ): Int
@@ -751,6 +767,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_dossier_ffi_checksum_method_store_pull_from_async(
     ): Int
     external fun uniffi_dossier_ffi_checksum_method_store_record_sop_run(
+    ): Int
+    external fun uniffi_dossier_ffi_checksum_method_store_remove_peer(
     ): Int
     external fun uniffi_dossier_ffi_checksum_method_store_retire_sop(
     ): Int
@@ -769,6 +787,14 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_dossier_ffi_checksum_method_store_submit_sop(
     ): Int
     external fun uniffi_dossier_ffi_checksum_method_store_subscribe(
+    ): Int
+    external fun uniffi_dossier_ffi_checksum_method_store_sync_with_hub(
+    ): Int
+    external fun uniffi_dossier_ffi_checksum_method_store_sync_with_hub_async(
+    ): Int
+    external fun uniffi_dossier_ffi_checksum_method_store_trust_publisher(
+    ): Int
+    external fun uniffi_dossier_ffi_checksum_method_store_untrust_publisher(
     ): Int
     external fun uniffi_dossier_ffi_checksum_method_store_update_case(
     ): Int
@@ -813,6 +839,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_dossier_ffi_fn_method_store_add_note(`ptr`: Long,`key`: RustBuffer.ByValue,`body`: RustBuffer.ByValue,`public`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_dossier_ffi_fn_method_store_add_peer(`ptr`: Long,`site`: RustBuffer.ByValue,`publicKey`: RustBuffer.ByValue,`scopes`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_dossier_ffi_fn_method_store_apply_changes(`ptr`: Long,`pack`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_dossier_ffi_fn_method_store_author(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -829,9 +857,13 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_dossier_ffi_fn_method_store_documents(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_dossier_ffi_fn_method_store_dry_run_plugin(`ptr`: Long,`name`: RustBuffer.ByValue,`caseKey`: RustBuffer.ByValue,`trigger`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_dossier_ffi_fn_method_store_edit_article(`ptr`: Long,`id`: RustBuffer.ByValue,`locale`: RustBuffer.ByValue,`title`: RustBuffer.ByValue,`body`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_dossier_ffi_fn_method_store_escalate(`ptr`: Long,`key`: RustBuffer.ByValue,`to`: RustBuffer.ByValue,`reason`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_dossier_ffi_fn_method_store_export_bundle(`ptr`: Long,`path`: RustBuffer.ByValue,`forSite`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_dossier_ffi_fn_method_store_get_article(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -843,13 +875,23 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_dossier_ffi_fn_method_store_history(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_dossier_ffi_fn_method_store_import_bundle(`ptr`: Long,`path`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_dossier_ffi_fn_method_store_import_sop(`ptr`: Long,`json`: RustBuffer.ByValue,`sourceName`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_dossier_ffi_fn_method_store_install_plugin(`ptr`: Long,`wasm`: RustBuffer.ByValue,`markets`: RustBuffer.ByValue,`publisherKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_dossier_ffi_fn_method_store_list_cases(`ptr`: Long,`filter`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_dossier_ffi_fn_method_store_list_sops(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_dossier_ffi_fn_method_store_mark_sla_met(`ptr`: Long,`key`: RustBuffer.ByValue,`metric`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_dossier_ffi_fn_method_store_peers(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_dossier_ffi_fn_method_store_plugins(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_dossier_ffi_fn_method_store_public_key(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_dossier_ffi_fn_method_store_publish_sop(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -859,6 +901,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_dossier_ffi_fn_method_store_record_sop_run(`ptr`: Long,`caseKey`: RustBuffer.ByValue,`sopId`: RustBuffer.ByValue,`inputs`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_dossier_ffi_fn_method_store_remove_peer(`ptr`: Long,`site`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_dossier_ffi_fn_method_store_retire_sop(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_dossier_ffi_fn_method_store_search_articles(`ptr`: Long,`query`: RustBuffer.ByValue,`locale`: RustBuffer.ByValue,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
@@ -877,6 +921,14 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_dossier_ffi_fn_method_store_subscribe(`ptr`: Long,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_dossier_ffi_fn_method_store_sync_with_hub(`ptr`: Long,`url`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_dossier_ffi_fn_method_store_sync_with_hub_async(`ptr`: Long,`url`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_dossier_ffi_fn_method_store_trust_publisher(`ptr`: Long,`publicKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_dossier_ffi_fn_method_store_untrust_publisher(`ptr`: Long,`publicKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_dossier_ffi_fn_method_store_update_case(`ptr`: Long,`key`: RustBuffer.ByValue,`update`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_dossier_ffi_fn_method_store_validate_sop(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1015,6 +1067,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_dossier_ffi_checksum_method_store_add_note() and 0xFFFF) != 37392) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_dossier_ffi_checksum_method_store_add_peer() and 0xFFFF) != 13049) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_dossier_ffi_checksum_method_store_apply_changes() and 0xFFFF) != 3475) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1039,10 +1094,16 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_dossier_ffi_checksum_method_store_documents() and 0xFFFF) != 54807) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_dossier_ffi_checksum_method_store_dry_run_plugin() and 0xFFFF) != 59501) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_dossier_ffi_checksum_method_store_edit_article() and 0xFFFF) != 46191) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_dossier_ffi_checksum_method_store_escalate() and 0xFFFF) != 46936) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_dossier_ffi_checksum_method_store_export_bundle() and 0xFFFF) != 25169) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_dossier_ffi_checksum_method_store_get_article() and 0xFFFF) != 9085) {
@@ -1060,7 +1121,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_dossier_ffi_checksum_method_store_history() and 0xFFFF) != 6449) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_dossier_ffi_checksum_method_store_import_bundle() and 0xFFFF) != 1291) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_dossier_ffi_checksum_method_store_import_sop() and 0xFFFF) != 43223) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_dossier_ffi_checksum_method_store_install_plugin() and 0xFFFF) != 43271) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_dossier_ffi_checksum_method_store_list_cases() and 0xFFFF) != 35792) {
@@ -1070,6 +1137,15 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_dossier_ffi_checksum_method_store_mark_sla_met() and 0xFFFF) != 40522) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_dossier_ffi_checksum_method_store_peers() and 0xFFFF) != 61878) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_dossier_ffi_checksum_method_store_plugins() and 0xFFFF) != 50315) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_dossier_ffi_checksum_method_store_public_key() and 0xFFFF) != 35434) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_dossier_ffi_checksum_method_store_publish_sop() and 0xFFFF) != 40990) {
@@ -1082,6 +1158,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_dossier_ffi_checksum_method_store_record_sop_run() and 0xFFFF) != 9462) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_dossier_ffi_checksum_method_store_remove_peer() and 0xFFFF) != 58256) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_dossier_ffi_checksum_method_store_retire_sop() and 0xFFFF) != 14340) {
@@ -1109,6 +1188,18 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_dossier_ffi_checksum_method_store_subscribe() and 0xFFFF) != 20430) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_dossier_ffi_checksum_method_store_sync_with_hub() and 0xFFFF) != 8356) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_dossier_ffi_checksum_method_store_sync_with_hub_async() and 0xFFFF) != 27838) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_dossier_ffi_checksum_method_store_trust_publisher() and 0xFFFF) != 5847) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_dossier_ffi_checksum_method_store_untrust_publisher() and 0xFFFF) != 23836) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_dossier_ffi_checksum_method_store_update_case() and 0xFFFF) != 42857) {
@@ -1664,6 +1755,16 @@ public interface StoreInterface {
     fun `addNote`(`key`: kotlin.String, `body`: kotlin.String, `public`: kotlin.Boolean): Case
     
     /**
+     * Provisions (or re-provisions) a peer: its site id, the public key it signs with, and the
+     * scopes it may read and write here (`IN-UPI`, `BR-PIX/case`, `IN-UPI/sop:ro`, `*` for
+     * everything). Changing the key or scopes makes the next sync offer everything again.
+     *
+     * # Errors
+     * `Invalid` for a malformed site, key or scope, no scopes, or this store's own site.
+     */
+    fun `addPeer`(`site`: kotlin.String, `publicKey`: kotlin.String, `scopes`: List<kotlin.String>): Peer
+    
+    /**
      * Verifies and applies a change pack in one transaction; applying it twice is harmless.
      *
      * # Errors
@@ -1730,6 +1831,16 @@ public interface StoreInterface {
     fun `documents`(): List<DocRef>
     
     /**
+     * Evaluates the active version of plugin `name` on a case for `trigger` and reports its
+     * actions and whether the store would accept them. Changes nothing.
+     *
+     * # Errors
+     * `NotFound` for an unknown plugin or case; `Invalid` when the plugin is not active here;
+     * `PluginFailed` when it fails.
+     */
+    fun `dryRunPlugin`(`name`: kotlin.String, `caseKey`: kotlin.String, `trigger`: Trigger): DryRun
+    
+    /**
      * Replaces the title and/or body in one locale (merged character by character).
      *
      * # Errors
@@ -1744,6 +1855,17 @@ public interface StoreInterface {
      * `CaseClosed`; `Invalid` for a bad team name or an empty reason.
      */
     fun `escalate`(`key`: kotlin.String, `to`: kotlin.String, `reason`: kotlin.String): Case
+    
+    /**
+     * Writes every change `for_site` is not known to have (within its read scopes) into one
+     * signed bundle file at `path`, for sites with no network: carry the file over and call
+     * [`Store::import_bundle`] there.
+     *
+     * # Errors
+     * `NotFound` when `for_site` is not a provisioned peer; `Storage` when the file cannot be
+     * written.
+     */
+    fun `exportBundle`(`path`: kotlin.String, `forSite`: kotlin.String): ExportedBundle
     
     /**
      * The current view of an article.
@@ -1787,12 +1909,39 @@ public interface StoreInterface {
     fun `history`(`id`: kotlin.String): List<HistoryEntry>
     
     /**
+     * Verifies a bundle file from a provisioned peer and applies it. Nothing is applied unless
+     * the whole file checks out; then refused documents are reported while the rest apply.
+     * Importing a bundle twice is harmless.
+     *
+     * # Errors
+     * `Auth` when the signer is not provisioned or the file was tampered with; `SyncFailed`
+     * for a truncated or malformed file or one made for another site — with nothing stored;
+     * `Storage` when the file cannot be read.
+     */
+    fun `importBundle`(`path`: kotlin.String): BundleReport
+    
+    /**
      * Creates a draft SOP from its JSON form; `source_name` names the input in errors.
      *
      * # Errors
      * `Import` naming the JSON path of the first problem; nothing is stored then.
      */
     fun `importSop`(`json`: kotlin.String, `sourceName`: kotlin.String): Sop
+    
+    /**
+     * Installs a workflow plugin (a WebAssembly component built for `dossier:workflow@0.1.0`):
+     * reads what it is from the component itself, runs it for `markets` (empty: the markets it
+     * describes), signs it with `publisher_key` (a publisher key's secret text form,
+     * `dossier-publisher-key:...`) or, when `None`, with this site's own key, and stores the
+     * package as a document that syncs like the rest. Installing the same package again
+     * returns it unchanged. It runs here once its publisher is trusted (the site key always is).
+     *
+     * # Errors
+     * `PluginIncompatible` when the bytes are not a plugin component or target an unsupported
+     * API; `PluginFailed` when its `describe` fails; `Invalid` for a bad market, key or
+     * manifest; `PluginSignature`.
+     */
+    fun `installPlugin`(`wasm`: kotlin.ByteArray, `markets`: List<kotlin.String>, `publisherKey`: kotlin.String?): PluginInfo
     
     /**
      * Lists cases, newest first (most overdue first with `breached`), without loading them.
@@ -1817,6 +1966,32 @@ public interface StoreInterface {
      * `NotFound` when the metric was never set; `CaseClosed`.
      */
     fun `markSlaMet`(`key`: kotlin.String, `metric`: kotlin.String): Case
+    
+    /**
+     * Every provisioned peer, by site id.
+     *
+     * # Errors
+     * `Storage`.
+     */
+    fun `peers`(): List<Peer>
+    
+    /**
+     * Every installed plugin, by name then version (newest first), and whether it runs here.
+     *
+     * # Errors
+     * `Storage`.
+     */
+    fun `plugins`(): List<PluginInfo>
+    
+    /**
+     * This site's public key (base58check): give it to the hub or a peer, which provisions
+     * this site with it (`add_peer`). The matching private key lives in the store file, so
+     * protect the file like a key.
+     *
+     * # Errors
+     * `Closed`; `Storage`.
+     */
+    fun `publicKey`(): kotlin.String
     
     /**
      * Publishes the reviewed draft, approved by this store's author.
@@ -1851,6 +2026,14 @@ public interface StoreInterface {
      * As [`Store::walk_sop`], plus `CaseClosed`.
      */
     fun `recordSopRun`(`caseKey`: kotlin.String, `sopId`: kotlin.String, `inputs`: List<kotlin.String>): WalkResult
+    
+    /**
+     * Forgets a peer and everything remembered about syncing with it.
+     *
+     * # Errors
+     * `NotFound` when `site` is not provisioned.
+     */
+    fun `removePeer`(`site`: kotlin.String)
     
     /**
      * Retires an SOP.
@@ -1922,6 +2105,43 @@ public interface StoreInterface {
      * `Closed`.
      */
     fun `subscribe`(`listener`: ChangeListener): Subscription
+    
+    /**
+     * Syncs with the hub at `url` (`ws://HOST:PORT`): one authenticated session that sends
+     * what the hub lacks and receives what this site may read, blocking until it ends. The hub
+     * and this store must have provisioned each other (`add_peer`).
+     *
+     * # Errors
+     * `Invalid` for a URL that is not `ws://`; `Network` when the hub cannot be reached or the
+     * connection fails (try again later); `Auth` when either side does not know the other's
+     * key; `SyncRefused` / `SyncFailed` when the hub or this side ended the session.
+     */
+    fun `syncWithHub`(`url`: kotlin.String): SyncReport
+    
+    /**
+     * [`Store::sync_with_hub`] without blocking the caller: a `suspend fun` in Kotlin, `async`
+     * in Swift, a coroutine in Python.
+     *
+     * # Errors
+     * As [`Store::sync_with_hub`].
+     */
+    suspend fun `syncWithHubAsync`(`url`: kotlin.String): SyncReport
+    
+    /**
+     * Runs plugins signed by the publisher with this public key (base58check) from now on.
+     *
+     * # Errors
+     * `Invalid` for a malformed key.
+     */
+    fun `trustPublisher`(`publicKey`: kotlin.String)
+    
+    /**
+     * Stops running plugins signed by this publisher here.
+     *
+     * # Errors
+     * `Invalid` for a malformed key.
+     */
+    fun `untrustPublisher`(`publicKey`: kotlin.String)
     
     /**
      * Applies `update` as one change.
@@ -2083,6 +2303,31 @@ open class Store: Disposable, AutoCloseable, StoreInterface
         FfiConverterString.lower(`key`),
         FfiConverterString.lower(`body`),
         FfiConverterBoolean.lower(`public`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Provisions (or re-provisions) a peer: its site id, the public key it signs with, and the
+     * scopes it may read and write here (`IN-UPI`, `BR-PIX/case`, `IN-UPI/sop:ro`, `*` for
+     * everything). Changing the key or scopes makes the next sync offer everything again.
+     *
+     * # Errors
+     * `Invalid` for a malformed site, key or scope, no scopes, or this store's own site.
+     */
+    @Throws(DossierException::class)override fun `addPeer`(`site`: kotlin.String, `publicKey`: kotlin.String, `scopes`: List<kotlin.String>): Peer {
+            return FfiConverterTypePeer.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DossierException) { _status ->
+    UniffiLib.uniffi_dossier_ffi_fn_method_store_add_peer(
+        it,
+        
+        FfiConverterString.lower(`site`),
+        FfiConverterString.lower(`publicKey`),
+        FfiConverterSequenceString.lower(`scopes`),_status)
 }
     }
     )
@@ -2261,6 +2506,31 @@ open class Store: Disposable, AutoCloseable, StoreInterface
 
     
     /**
+     * Evaluates the active version of plugin `name` on a case for `trigger` and reports its
+     * actions and whether the store would accept them. Changes nothing.
+     *
+     * # Errors
+     * `NotFound` for an unknown plugin or case; `Invalid` when the plugin is not active here;
+     * `PluginFailed` when it fails.
+     */
+    @Throws(DossierException::class)override fun `dryRunPlugin`(`name`: kotlin.String, `caseKey`: kotlin.String, `trigger`: Trigger): DryRun {
+            return FfiConverterTypeDryRun.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DossierException) { _status ->
+    UniffiLib.uniffi_dossier_ffi_fn_method_store_dry_run_plugin(
+        it,
+        
+        FfiConverterString.lower(`name`),
+        FfiConverterString.lower(`caseKey`),
+        FfiConverterTypeTrigger.lower(`trigger`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Replaces the title and/or body in one locale (merged character by character).
      *
      * # Errors
@@ -2300,6 +2570,31 @@ open class Store: Disposable, AutoCloseable, StoreInterface
         FfiConverterString.lower(`key`),
         FfiConverterString.lower(`to`),
         FfiConverterString.lower(`reason`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Writes every change `for_site` is not known to have (within its read scopes) into one
+     * signed bundle file at `path`, for sites with no network: carry the file over and call
+     * [`Store::import_bundle`] there.
+     *
+     * # Errors
+     * `NotFound` when `for_site` is not a provisioned peer; `Storage` when the file cannot be
+     * written.
+     */
+    @Throws(DossierException::class)override fun `exportBundle`(`path`: kotlin.String, `forSite`: kotlin.String): ExportedBundle {
+            return FfiConverterTypeExportedBundle.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DossierException) { _status ->
+    UniffiLib.uniffi_dossier_ffi_fn_method_store_export_bundle(
+        it,
+        
+        FfiConverterString.lower(`path`),
+        FfiConverterString.lower(`forSite`),_status)
 }
     }
     )
@@ -2414,6 +2709,31 @@ open class Store: Disposable, AutoCloseable, StoreInterface
 
     
     /**
+     * Verifies a bundle file from a provisioned peer and applies it. Nothing is applied unless
+     * the whole file checks out; then refused documents are reported while the rest apply.
+     * Importing a bundle twice is harmless.
+     *
+     * # Errors
+     * `Auth` when the signer is not provisioned or the file was tampered with; `SyncFailed`
+     * for a truncated or malformed file or one made for another site — with nothing stored;
+     * `Storage` when the file cannot be read.
+     */
+    @Throws(DossierException::class)override fun `importBundle`(`path`: kotlin.String): BundleReport {
+            return FfiConverterTypeBundleReport.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DossierException) { _status ->
+    UniffiLib.uniffi_dossier_ffi_fn_method_store_import_bundle(
+        it,
+        
+        FfiConverterString.lower(`path`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Creates a draft SOP from its JSON form; `source_name` names the input in errors.
      *
      * # Errors
@@ -2428,6 +2748,36 @@ open class Store: Disposable, AutoCloseable, StoreInterface
         
         FfiConverterString.lower(`json`),
         FfiConverterString.lower(`sourceName`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Installs a workflow plugin (a WebAssembly component built for `dossier:workflow@0.1.0`):
+     * reads what it is from the component itself, runs it for `markets` (empty: the markets it
+     * describes), signs it with `publisher_key` (a publisher key's secret text form,
+     * `dossier-publisher-key:...`) or, when `None`, with this site's own key, and stores the
+     * package as a document that syncs like the rest. Installing the same package again
+     * returns it unchanged. It runs here once its publisher is trusted (the site key always is).
+     *
+     * # Errors
+     * `PluginIncompatible` when the bytes are not a plugin component or target an unsupported
+     * API; `PluginFailed` when its `describe` fails; `Invalid` for a bad market, key or
+     * manifest; `PluginSignature`.
+     */
+    @Throws(DossierException::class)override fun `installPlugin`(`wasm`: kotlin.ByteArray, `markets`: List<kotlin.String>, `publisherKey`: kotlin.String?): PluginInfo {
+            return FfiConverterTypePluginInfo.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DossierException) { _status ->
+    UniffiLib.uniffi_dossier_ffi_fn_method_store_install_plugin(
+        it,
+        
+        FfiConverterByteArray.lower(`wasm`),
+        FfiConverterSequenceString.lower(`markets`),
+        FfiConverterOptionalString.lower(`publisherKey`),_status)
 }
     }
     )
@@ -2491,6 +2841,68 @@ open class Store: Disposable, AutoCloseable, StoreInterface
         
         FfiConverterString.lower(`key`),
         FfiConverterString.lower(`metric`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Every provisioned peer, by site id.
+     *
+     * # Errors
+     * `Storage`.
+     */
+    @Throws(DossierException::class)override fun `peers`(): List<Peer> {
+            return FfiConverterSequenceTypePeer.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DossierException) { _status ->
+    UniffiLib.uniffi_dossier_ffi_fn_method_store_peers(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Every installed plugin, by name then version (newest first), and whether it runs here.
+     *
+     * # Errors
+     * `Storage`.
+     */
+    @Throws(DossierException::class)override fun `plugins`(): List<PluginInfo> {
+            return FfiConverterSequenceTypePluginInfo.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DossierException) { _status ->
+    UniffiLib.uniffi_dossier_ffi_fn_method_store_plugins(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * This site's public key (base58check): give it to the hub or a peer, which provisions
+     * this site with it (`add_peer`). The matching private key lives in the store file, so
+     * protect the file like a key.
+     *
+     * # Errors
+     * `Closed`; `Storage`.
+     */
+    @Throws(DossierException::class)override fun `publicKey`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DossierException) { _status ->
+    UniffiLib.uniffi_dossier_ffi_fn_method_store_public_key(
+        it,
+        _status)
 }
     }
     )
@@ -2590,6 +3002,26 @@ open class Store: Disposable, AutoCloseable, StoreInterface
     }
     )
     }
+    
+
+    
+    /**
+     * Forgets a peer and everything remembered about syncing with it.
+     *
+     * # Errors
+     * `NotFound` when `site` is not provisioned.
+     */
+    @Throws(DossierException::class)override fun `removePeer`(`site`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(DossierException) { _status ->
+    UniffiLib.uniffi_dossier_ffi_fn_method_store_remove_peer(
+        it,
+        
+        FfiConverterString.lower(`site`),_status)
+}
+    }
+    
     
 
     
@@ -2782,6 +3214,100 @@ open class Store: Disposable, AutoCloseable, StoreInterface
     }
     )
     }
+    
+
+    
+    /**
+     * Syncs with the hub at `url` (`ws://HOST:PORT`): one authenticated session that sends
+     * what the hub lacks and receives what this site may read, blocking until it ends. The hub
+     * and this store must have provisioned each other (`add_peer`).
+     *
+     * # Errors
+     * `Invalid` for a URL that is not `ws://`; `Network` when the hub cannot be reached or the
+     * connection fails (try again later); `Auth` when either side does not know the other's
+     * key; `SyncRefused` / `SyncFailed` when the hub or this side ended the session.
+     */
+    @Throws(DossierException::class)override fun `syncWithHub`(`url`: kotlin.String): SyncReport {
+            return FfiConverterTypeSyncReport.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DossierException) { _status ->
+    UniffiLib.uniffi_dossier_ffi_fn_method_store_sync_with_hub(
+        it,
+        
+        FfiConverterString.lower(`url`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * [`Store::sync_with_hub`] without blocking the caller: a `suspend fun` in Kotlin, `async`
+     * in Swift, a coroutine in Python.
+     *
+     * # Errors
+     * As [`Store::sync_with_hub`].
+     */
+    @Throws(DossierException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `syncWithHubAsync`(`url`: kotlin.String) : SyncReport {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_dossier_ffi_fn_method_store_sync_with_hub_async(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`url`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_dossier_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_dossier_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_dossier_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeSyncReport.lift(it) },
+        // Error FFI converter
+        DossierException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Runs plugins signed by the publisher with this public key (base58check) from now on.
+     *
+     * # Errors
+     * `Invalid` for a malformed key.
+     */
+    @Throws(DossierException::class)override fun `trustPublisher`(`publicKey`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(DossierException) { _status ->
+    UniffiLib.uniffi_dossier_ffi_fn_method_store_trust_publisher(
+        it,
+        
+        FfiConverterString.lower(`publicKey`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Stops running plugins signed by this publisher here.
+     *
+     * # Errors
+     * `Invalid` for a malformed key.
+     */
+    @Throws(DossierException::class)override fun `untrustPublisher`(`publicKey`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(DossierException) { _status ->
+    UniffiLib.uniffi_dossier_ffi_fn_method_store_untrust_publisher(
+        it,
+        
+        FfiConverterString.lower(`publicKey`),_status)
+}
+    }
+    
     
 
     
@@ -3376,6 +3902,78 @@ public object FfiConverterTypeArticle: FfiConverterRustBuffer<Article> {
             FfiConverterSequenceString.write(value.`relatedSops`, buf)
             FfiConverterOptionalLong.write(value.`nextVerificationAt`, buf)
             FfiConverterLong.write(value.`createdAt`, buf)
+    }
+}
+
+
+
+/**
+ * What importing a bundle file ([`crate::Store::import_bundle`]) did.
+ */
+data class BundleReport (
+    /**
+     * The site that made the bundle (`from` in `dossier`; renamed because `from` is a Python
+     * keyword).
+     */
+    var `fromSite`: kotlin.String
+    , 
+    /**
+     * Documents in the bundle.
+     */
+    var `docs`: kotlin.ULong
+    , 
+    /**
+     * Documents that received new changes here.
+     */
+    var `docsUpdated`: kotlin.ULong
+    , 
+    /**
+     * Changes that were new here (0 when the bundle was imported before).
+     */
+    var `newChanges`: kotlin.ULong
+    , 
+    /**
+     * Documents whose changes were refused (nothing of them stored); the rest applied.
+     */
+    var `rejected`: List<Rejection>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeBundleReport: FfiConverterRustBuffer<BundleReport> {
+    override fun read(buf: ByteBuffer): BundleReport {
+        return BundleReport(
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterSequenceTypeRejection.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: BundleReport) = (
+            FfiConverterString.allocationSize(value.`fromSite`) +
+            FfiConverterULong.allocationSize(value.`docs`) +
+            FfiConverterULong.allocationSize(value.`docsUpdated`) +
+            FfiConverterULong.allocationSize(value.`newChanges`) +
+            FfiConverterSequenceTypeRejection.allocationSize(value.`rejected`)
+    )
+
+    override fun write(value: BundleReport, buf: ByteBuffer) {
+            FfiConverterString.write(value.`fromSite`, buf)
+            FfiConverterULong.write(value.`docs`, buf)
+            FfiConverterULong.write(value.`docsUpdated`, buf)
+            FfiConverterULong.write(value.`newChanges`, buf)
+            FfiConverterSequenceTypeRejection.write(value.`rejected`, buf)
     }
 }
 
@@ -4277,6 +4875,85 @@ public object FfiConverterTypeDocRef: FfiConverterRustBuffer<DocRef> {
 
 
 /**
+ * What a dry run of one plugin on one case found. Nothing was applied.
+ */
+data class DryRun (
+    /**
+     * The plugin that ran.
+     */
+    var `plugin`: kotlin.String
+    , 
+    /**
+     * Its version.
+     */
+    var `version`: kotlin.String
+    , 
+    /**
+     * The trigger it was called with.
+     */
+    var `trigger`: Trigger
+    , 
+    /**
+     * The actions it returned, in order.
+     */
+    var `actions`: List<Action>
+    , 
+    /**
+     * Why the store would refuse these actions, if it would (then none would be applied).
+     */
+    var `invalid`: kotlin.String?
+    , 
+    /**
+     * What the plugin logged during the call.
+     */
+    var `logs`: List<kotlin.String>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeDryRun: FfiConverterRustBuffer<DryRun> {
+    override fun read(buf: ByteBuffer): DryRun {
+        return DryRun(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterTypeTrigger.read(buf),
+            FfiConverterSequenceTypeAction.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterSequenceString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: DryRun) = (
+            FfiConverterString.allocationSize(value.`plugin`) +
+            FfiConverterString.allocationSize(value.`version`) +
+            FfiConverterTypeTrigger.allocationSize(value.`trigger`) +
+            FfiConverterSequenceTypeAction.allocationSize(value.`actions`) +
+            FfiConverterOptionalString.allocationSize(value.`invalid`) +
+            FfiConverterSequenceString.allocationSize(value.`logs`)
+    )
+
+    override fun write(value: DryRun, buf: ByteBuffer) {
+            FfiConverterString.write(value.`plugin`, buf)
+            FfiConverterString.write(value.`version`, buf)
+            FfiConverterTypeTrigger.write(value.`trigger`, buf)
+            FfiConverterSequenceTypeAction.write(value.`actions`, buf)
+            FfiConverterOptionalString.write(value.`invalid`, buf)
+            FfiConverterSequenceString.write(value.`logs`, buf)
+    }
+}
+
+
+
+/**
  * A hand-off to another team.
  */
 data class Escalation (
@@ -4405,6 +5082,61 @@ public object FfiConverterTypeEvent: FfiConverterRustBuffer<Event> {
             FfiConverterString.write(value.`visibility`, buf)
             FfiConverterString.write(value.`by`, buf)
             FfiConverterLong.write(value.`at`, buf)
+    }
+}
+
+
+
+/**
+ * What writing a bundle file ([`crate::Store::export_bundle`]) did.
+ */
+data class ExportedBundle (
+    /**
+     * Documents in the bundle.
+     */
+    var `docs`: kotlin.ULong
+    , 
+    /**
+     * Changes in the bundle.
+     */
+    var `changes`: kotlin.ULong
+    , 
+    /**
+     * Size of the file in bytes.
+     */
+    var `bytes`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeExportedBundle: FfiConverterRustBuffer<ExportedBundle> {
+    override fun read(buf: ByteBuffer): ExportedBundle {
+        return ExportedBundle(
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ExportedBundle) = (
+            FfiConverterULong.allocationSize(value.`docs`) +
+            FfiConverterULong.allocationSize(value.`changes`) +
+            FfiConverterULong.allocationSize(value.`bytes`)
+    )
+
+    override fun write(value: ExportedBundle, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`docs`, buf)
+            FfiConverterULong.write(value.`changes`, buf)
+            FfiConverterULong.write(value.`bytes`, buf)
     }
 }
 
@@ -4956,6 +5688,196 @@ public object FfiConverterTypePayment: FfiConverterRustBuffer<Payment> {
 
 
 /**
+ * A provisioned peer: a site (or the hub) this store syncs with.
+ */
+data class Peer (
+    /**
+     * Its site id.
+     */
+    var `site`: kotlin.String
+    , 
+    /**
+     * The public key it signs with (base58check, as `public_key()` shows it).
+     */
+    var `publicKey`: kotlin.String
+    , 
+    /**
+     * What it may read and write here, in text form (`IN-UPI`, `BR-PIX/case`, `ES/sop:ro`...).
+     */
+    var `scopes`: List<kotlin.String>
+    , 
+    /**
+     * When the last session with it completed (ms), if ever.
+     */
+    var `lastSyncAt`: kotlin.Long?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePeer: FfiConverterRustBuffer<Peer> {
+    override fun read(buf: ByteBuffer): Peer {
+        return Peer(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterOptionalLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Peer) = (
+            FfiConverterString.allocationSize(value.`site`) +
+            FfiConverterString.allocationSize(value.`publicKey`) +
+            FfiConverterSequenceString.allocationSize(value.`scopes`) +
+            FfiConverterOptionalLong.allocationSize(value.`lastSyncAt`)
+    )
+
+    override fun write(value: Peer, buf: ByteBuffer) {
+            FfiConverterString.write(value.`site`, buf)
+            FfiConverterString.write(value.`publicKey`, buf)
+            FfiConverterSequenceString.write(value.`scopes`, buf)
+            FfiConverterOptionalLong.write(value.`lastSyncAt`, buf)
+    }
+}
+
+
+
+/**
+ * An installed plugin (without its bytes) and whether it runs here.
+ */
+data class PluginInfo (
+    /**
+     * The plugin document.
+     */
+    var `id`: DocId
+    , 
+    /**
+     * Name.
+     */
+    var `name`: kotlin.String
+    , 
+    /**
+     * Version.
+     */
+    var `version`: kotlin.String
+    , 
+    /**
+     * The plugin API version it was built against.
+     */
+    var `api`: kotlin.String
+    , 
+    /**
+     * Markets it runs for.
+     */
+    var `markets`: List<kotlin.String>
+    , 
+    /**
+     * Triggers it is called on.
+     */
+    var `triggers`: List<Trigger>
+    , 
+    /**
+     * One line for people.
+     */
+    var `description`: kotlin.String
+    , 
+    /**
+     * SHA-256 of the component, hex.
+     */
+    var `sha256`: kotlin.String
+    , 
+    /**
+     * The publisher's public key (base58check).
+     */
+    var `publisher`: kotlin.String
+    , 
+    /**
+     * Whether the signature verifies over the stored manifest and component.
+     */
+    var `signatureOk`: kotlin.Boolean
+    , 
+    /**
+     * Whether this site trusts the publisher (its own site key always is).
+     */
+    var `trusted`: kotlin.Boolean
+    , 
+    /**
+     * Whether it runs here: signature good, publisher trusted, newest such version of its name.
+     */
+    var `active`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePluginInfo: FfiConverterRustBuffer<PluginInfo> {
+    override fun read(buf: ByteBuffer): PluginInfo {
+        return PluginInfo(
+            FfiConverterTypeDocId.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceTypeTrigger.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PluginInfo) = (
+            FfiConverterTypeDocId.allocationSize(value.`id`) +
+            FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterString.allocationSize(value.`version`) +
+            FfiConverterString.allocationSize(value.`api`) +
+            FfiConverterSequenceString.allocationSize(value.`markets`) +
+            FfiConverterSequenceTypeTrigger.allocationSize(value.`triggers`) +
+            FfiConverterString.allocationSize(value.`description`) +
+            FfiConverterString.allocationSize(value.`sha256`) +
+            FfiConverterString.allocationSize(value.`publisher`) +
+            FfiConverterBoolean.allocationSize(value.`signatureOk`) +
+            FfiConverterBoolean.allocationSize(value.`trusted`) +
+            FfiConverterBoolean.allocationSize(value.`active`)
+    )
+
+    override fun write(value: PluginInfo, buf: ByteBuffer) {
+            FfiConverterTypeDocId.write(value.`id`, buf)
+            FfiConverterString.write(value.`name`, buf)
+            FfiConverterString.write(value.`version`, buf)
+            FfiConverterString.write(value.`api`, buf)
+            FfiConverterSequenceString.write(value.`markets`, buf)
+            FfiConverterSequenceTypeTrigger.write(value.`triggers`, buf)
+            FfiConverterString.write(value.`description`, buf)
+            FfiConverterString.write(value.`sha256`, buf)
+            FfiConverterString.write(value.`publisher`, buf)
+            FfiConverterBoolean.write(value.`signatureOk`, buf)
+            FfiConverterBoolean.write(value.`trusted`, buf)
+            FfiConverterBoolean.write(value.`active`, buf)
+    }
+}
+
+
+
+/**
  * One published version of an SOP or article.
  */
 data class PublishedVersion (
@@ -5068,6 +5990,69 @@ public object FfiConverterTypeQa: FfiConverterRustBuffer<Qa> {
             FfiConverterLong.write(value.`score`, buf)
             FfiConverterString.write(value.`rubric`, buf)
             FfiConverterString.write(value.`reviewer`, buf)
+    }
+}
+
+
+
+/**
+ * One document whose changes were refused.
+ */
+data class Rejection (
+    /**
+     * The document.
+     */
+    var `doc`: DocId
+    , 
+    /**
+     * Why.
+     */
+    var `reason`: RejectCode
+    , 
+    /**
+     * Who refused.
+     */
+    var `by`: Side
+    , 
+    /**
+     * The reason in words (`read-only for the peer`...).
+     */
+    var `message`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRejection: FfiConverterRustBuffer<Rejection> {
+    override fun read(buf: ByteBuffer): Rejection {
+        return Rejection(
+            FfiConverterTypeDocId.read(buf),
+            FfiConverterTypeRejectCode.read(buf),
+            FfiConverterTypeSide.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Rejection) = (
+            FfiConverterTypeDocId.allocationSize(value.`doc`) +
+            FfiConverterTypeRejectCode.allocationSize(value.`reason`) +
+            FfiConverterTypeSide.allocationSize(value.`by`) +
+            FfiConverterString.allocationSize(value.`message`)
+    )
+
+    override fun write(value: Rejection, buf: ByteBuffer) {
+            FfiConverterTypeDocId.write(value.`doc`, buf)
+            FfiConverterTypeRejectCode.write(value.`reason`, buf)
+            FfiConverterTypeSide.write(value.`by`, buf)
+            FfiConverterString.write(value.`message`, buf)
     }
 }
 
@@ -5760,6 +6745,109 @@ public object FfiConverterTypeSopWalk: FfiConverterRustBuffer<SopWalk> {
 
 
 /**
+ * What a sync session with a hub did.
+ */
+data class SyncReport (
+    /**
+     * The authenticated peer (the hub's site id), once known.
+     */
+    var `peer`: kotlin.String?
+    , 
+    /**
+     * Documents for which this store sent changes.
+     */
+    var `docsSent`: kotlin.ULong
+    , 
+    /**
+     * Documents that received new changes here.
+     */
+    var `docsReceived`: kotlin.ULong
+    , 
+    /**
+     * Refused documents, by either side; the rest of the session went on.
+     */
+    var `rejected`: List<Rejection>
+    , 
+    /**
+     * Protocol messages sent.
+     */
+    var `messagesSent`: kotlin.ULong
+    , 
+    /**
+     * Protocol messages received.
+     */
+    var `messagesReceived`: kotlin.ULong
+    , 
+    /**
+     * Bytes sent (message payloads).
+     */
+    var `bytesSent`: kotlin.ULong
+    , 
+    /**
+     * Bytes received (message payloads).
+     */
+    var `bytesReceived`: kotlin.ULong
+    , 
+    /**
+     * Whether the session reached its end (both sides quiet).
+     */
+    var `completed`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
+    override fun read(buf: ByteBuffer): SyncReport {
+        return SyncReport(
+            FfiConverterOptionalString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterSequenceTypeRejection.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: SyncReport) = (
+            FfiConverterOptionalString.allocationSize(value.`peer`) +
+            FfiConverterULong.allocationSize(value.`docsSent`) +
+            FfiConverterULong.allocationSize(value.`docsReceived`) +
+            FfiConverterSequenceTypeRejection.allocationSize(value.`rejected`) +
+            FfiConverterULong.allocationSize(value.`messagesSent`) +
+            FfiConverterULong.allocationSize(value.`messagesReceived`) +
+            FfiConverterULong.allocationSize(value.`bytesSent`) +
+            FfiConverterULong.allocationSize(value.`bytesReceived`) +
+            FfiConverterBoolean.allocationSize(value.`completed`)
+    )
+
+    override fun write(value: SyncReport, buf: ByteBuffer) {
+            FfiConverterOptionalString.write(value.`peer`, buf)
+            FfiConverterULong.write(value.`docsSent`, buf)
+            FfiConverterULong.write(value.`docsReceived`, buf)
+            FfiConverterSequenceTypeRejection.write(value.`rejected`, buf)
+            FfiConverterULong.write(value.`messagesSent`, buf)
+            FfiConverterULong.write(value.`messagesReceived`, buf)
+            FfiConverterULong.write(value.`bytesSent`, buf)
+            FfiConverterULong.write(value.`bytesReceived`, buf)
+            FfiConverterBoolean.write(value.`completed`, buf)
+    }
+}
+
+
+
+/**
  * An article's verification schedule.
  */
 data class Verification (
@@ -6051,6 +7139,409 @@ public object FfiConverterTypeWalkResult: FfiConverterRustBuffer<WalkResult> {
 
 
 /**
+ * Something a plugin asks for on a case (the WIT `action` variant), as a dry run shows it.
+ */
+sealed class Action {
+    
+    /**
+     * Set a market-specific field.
+     */
+    data class SetField(
+        /**
+         * Field name.
+         */
+        val `name`: kotlin.String, 
+        /**
+         * Value.
+         */
+        val `value`: kotlin.String) : Action()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Add a tag.
+     */
+    data class AddTag(
+        /**
+         * The tag.
+         */
+        val `tag`: kotlin.String) : Action()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Remove a tag.
+     */
+    data class RemoveTag(
+        /**
+         * The tag.
+         */
+        val `tag`: kotlin.String) : Action()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Set the priority.
+     */
+    data class SetPriority(
+        /**
+         * The priority.
+         */
+        val `priority`: dev.dossier.Priority) : Action()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Move the case to a status.
+     */
+    data class SetStatus(
+        /**
+         * The status.
+         */
+        val `status`: dev.dossier.Status) : Action()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Hand the case to another team.
+     */
+    data class Escalate(
+        /**
+         * Team.
+         */
+        val `to`: kotlin.String, 
+        /**
+         * Why.
+         */
+        val `reason`: kotlin.String) : Action()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Set the due time of an SLA metric.
+     */
+    data class SetSlaDeadline(
+        /**
+         * Metric.
+         */
+        val `metric`: kotlin.String, 
+        /**
+         * Due time (epoch ms).
+         */
+        val `dueAt`: kotlin.Long) : Action()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The case needs a field: tagged `missing-<name>` while it lacks it, and a solve is refused.
+     */
+    data class RequireField(
+        /**
+         * Field name, or `payment.txn_ref`.
+         */
+        val `name`: kotlin.String, 
+        /**
+         * Why, shown to the agent.
+         */
+        val `reason`: kotlin.String) : Action()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Add a note.
+     */
+    data class AddNote(
+        /**
+         * Text.
+         */
+        val `body`: kotlin.String, 
+        /**
+         * Whether the customer may see it.
+         */
+        val `public`: kotlin.Boolean) : Action()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Send the case to a queue (the `queue` field).
+     */
+    data class Route(
+        /**
+         * Queue.
+         */
+        val `queue`: kotlin.String) : Action()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Refuse a solve (before-solve only).
+     */
+    data class RefuseSolve(
+        /**
+         * Why.
+         */
+        val `reason`: kotlin.String) : Action()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAction : FfiConverterRustBuffer<Action>{
+    override fun read(buf: ByteBuffer): Action {
+        return when(buf.getInt()) {
+            1 -> Action.SetField(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            2 -> Action.AddTag(
+                FfiConverterString.read(buf),
+                )
+            3 -> Action.RemoveTag(
+                FfiConverterString.read(buf),
+                )
+            4 -> Action.SetPriority(
+                FfiConverterTypePriority.read(buf),
+                )
+            5 -> Action.SetStatus(
+                FfiConverterTypeStatus.read(buf),
+                )
+            6 -> Action.Escalate(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            7 -> Action.SetSlaDeadline(
+                FfiConverterString.read(buf),
+                FfiConverterLong.read(buf),
+                )
+            8 -> Action.RequireField(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            9 -> Action.AddNote(
+                FfiConverterString.read(buf),
+                FfiConverterBoolean.read(buf),
+                )
+            10 -> Action.Route(
+                FfiConverterString.read(buf),
+                )
+            11 -> Action.RefuseSolve(
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: Action): ULong = when(value) {
+        is Action.SetField -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`name`)
+                + FfiConverterString.allocationSize(value.`value`)
+            )
+        }
+        is Action.AddTag -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`tag`)
+            )
+        }
+        is Action.RemoveTag -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`tag`)
+            )
+        }
+        is Action.SetPriority -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypePriority.allocationSize(value.`priority`)
+            )
+        }
+        is Action.SetStatus -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeStatus.allocationSize(value.`status`)
+            )
+        }
+        is Action.Escalate -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`to`)
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+        }
+        is Action.SetSlaDeadline -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`metric`)
+                + FfiConverterLong.allocationSize(value.`dueAt`)
+            )
+        }
+        is Action.RequireField -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`name`)
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+        }
+        is Action.AddNote -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`body`)
+                + FfiConverterBoolean.allocationSize(value.`public`)
+            )
+        }
+        is Action.Route -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`queue`)
+            )
+        }
+        is Action.RefuseSolve -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+        }
+    }
+
+    override fun write(value: Action, buf: ByteBuffer) {
+        when(value) {
+            is Action.SetField -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`name`, buf)
+                FfiConverterString.write(value.`value`, buf)
+                Unit
+            }
+            is Action.AddTag -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`tag`, buf)
+                Unit
+            }
+            is Action.RemoveTag -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`tag`, buf)
+                Unit
+            }
+            is Action.SetPriority -> {
+                buf.putInt(4)
+                FfiConverterTypePriority.write(value.`priority`, buf)
+                Unit
+            }
+            is Action.SetStatus -> {
+                buf.putInt(5)
+                FfiConverterTypeStatus.write(value.`status`, buf)
+                Unit
+            }
+            is Action.Escalate -> {
+                buf.putInt(6)
+                FfiConverterString.write(value.`to`, buf)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is Action.SetSlaDeadline -> {
+                buf.putInt(7)
+                FfiConverterString.write(value.`metric`, buf)
+                FfiConverterLong.write(value.`dueAt`, buf)
+                Unit
+            }
+            is Action.RequireField -> {
+                buf.putInt(8)
+                FfiConverterString.write(value.`name`, buf)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is Action.AddNote -> {
+                buf.putInt(9)
+                FfiConverterString.write(value.`body`, buf)
+                FfiConverterBoolean.write(value.`public`, buf)
+                Unit
+            }
+            is Action.Route -> {
+                buf.putInt(10)
+                FfiConverterString.write(value.`queue`, buf)
+                Unit
+            }
+            is Action.RefuseSolve -> {
+                buf.putInt(11)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
  * Where an article is in its life.
  */
 
@@ -6322,6 +7813,62 @@ sealed class DossierException(message: String): kotlin.Exception(message) {
      */
         class Internal(message: String) : DossierException(message)
         
+    /**
+     * The other side of a sync or the signer of a bundle could not be authenticated: the site
+     * is not provisioned (`add_peer`), it is provisioned with another public key, a signature
+     * does not verify (a tampered bundle), or a hello was replayed. Fix the provisioning;
+     * retrying will not help. Nothing was stored.
+     */
+        class Auth(message: String) : DossierException(message)
+        
+    /**
+     * This side refused a sync session or a bundle file: it is malformed, truncated, too
+     * large, made for another site, or of an unsupported version. Nothing of it was stored.
+     */
+        class SyncFailed(message: String) : DossierException(message)
+        
+    /**
+     * The peer (the hub) ended the sync session and said why.
+     */
+        class SyncRefused(message: String) : DossierException(message)
+        
+    /**
+     * The hub could not be reached or the connection failed: refused, timed out, closed, the
+     * hub busy (all worth trying again later), or the address does not answer as a hub (check
+     * the URL). What was synced before the failure is kept.
+     */
+        class Network(message: String) : DossierException(message)
+        
+    /**
+     * A plugin package's signature does not verify over its manifest and component: it was
+     * changed after signing. It does not run anywhere.
+     */
+        class PluginSignature(message: String) : DossierException(message)
+        
+    /**
+     * A plugin asked for an action the case does not allow; none of its actions was applied.
+     */
+        class InvalidAction(message: String) : DossierException(message)
+        
+    /**
+     * A before-solve plugin refused to let the case be solved; the message names the plugin
+     * (`name@version`) and its reason (often a field the case lacks). Fill it in and retry.
+     */
+        class SolveRefused(message: String) : DossierException(message)
+        
+    /**
+     * The file is not a workflow plugin this library can run: not a WebAssembly component, a
+     * component of another world, or built against an unsupported plugin API version.
+     */
+        class PluginIncompatible(message: String) : DossierException(message)
+        
+    /**
+     * A plugin failed while running: it ran out of fuel or time, exceeded its memory or output
+     * limit, trapped, or returned an error of its own; or the plugin engine cannot run on this
+     * machine. Nothing of that call was applied.
+     */
+        class PluginFailed(message: String) : DossierException(message)
+        
 
     companion object ErrorHandler : UniffiRustCallStatusErrorHandler<DossierException> {
         override fun lift(error_buf: RustBuffer.ByValue): DossierException = FfiConverterTypeDossierError.lift(error_buf)
@@ -6353,6 +7900,15 @@ public object FfiConverterTypeDossierError : FfiConverterRustBuffer<DossierExcep
             16 -> DossierException.Storage(FfiConverterString.read(buf))
             17 -> DossierException.Closed(FfiConverterString.read(buf))
             18 -> DossierException.Internal(FfiConverterString.read(buf))
+            19 -> DossierException.Auth(FfiConverterString.read(buf))
+            20 -> DossierException.SyncFailed(FfiConverterString.read(buf))
+            21 -> DossierException.SyncRefused(FfiConverterString.read(buf))
+            22 -> DossierException.Network(FfiConverterString.read(buf))
+            23 -> DossierException.PluginSignature(FfiConverterString.read(buf))
+            24 -> DossierException.InvalidAction(FfiConverterString.read(buf))
+            25 -> DossierException.SolveRefused(FfiConverterString.read(buf))
+            26 -> DossierException.PluginIncompatible(FfiConverterString.read(buf))
+            27 -> DossierException.PluginFailed(FfiConverterString.read(buf))
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
         }
         
@@ -6434,6 +7990,42 @@ public object FfiConverterTypeDossierError : FfiConverterRustBuffer<DossierExcep
             }
             is DossierException.Internal -> {
                 buf.putInt(18)
+                Unit
+            }
+            is DossierException.Auth -> {
+                buf.putInt(19)
+                Unit
+            }
+            is DossierException.SyncFailed -> {
+                buf.putInt(20)
+                Unit
+            }
+            is DossierException.SyncRefused -> {
+                buf.putInt(21)
+                Unit
+            }
+            is DossierException.Network -> {
+                buf.putInt(22)
+                Unit
+            }
+            is DossierException.PluginSignature -> {
+                buf.putInt(23)
+                Unit
+            }
+            is DossierException.InvalidAction -> {
+                buf.putInt(24)
+                Unit
+            }
+            is DossierException.SolveRefused -> {
+                buf.putInt(25)
+                Unit
+            }
+            is DossierException.PluginIncompatible -> {
+                buf.putInt(26)
+                Unit
+            }
+            is DossierException.PluginFailed -> {
+                buf.putInt(27)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
@@ -6624,7 +8216,7 @@ enum class Origin {
      */
     LOCAL,
     /**
-     * Changes received from another replica (a change pack today, sync later).
+     * Changes received from another replica (a change pack, a bundle file or a hub sync).
      */
     REMOTE;
 
@@ -6755,6 +8347,112 @@ public object FfiConverterTypePriority: FfiConverterRustBuffer<Priority> {
 
 
 /**
+ * Why the changes of one document were refused (the rest of the session or bundle went on).
+ */
+
+enum class RejectCode {
+    
+    /**
+     * The document (before or after the change) is outside the peer's scopes.
+     */
+    OUT_OF_SCOPE,
+    /**
+     * The peer may read this document but not change it.
+     */
+    READ_ONLY,
+    /**
+     * A change carries an unmasked card number or security code.
+     */
+    CARD_DATA,
+    /**
+     * The changes do not apply, or would leave an invalid document.
+     */
+    INVALID,
+    /**
+     * The document's sync message exceeds the message size limit.
+     */
+    TOO_LARGE,
+    /**
+     * The document's sync message does not decode.
+     */
+    MALFORMED,
+    /**
+     * A reason added to Dossier after these bindings were generated; see the message.
+     */
+    OTHER;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRejectCode: FfiConverterRustBuffer<RejectCode> {
+    override fun read(buf: ByteBuffer) = try {
+        RejectCode.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: RejectCode) = 4UL
+
+    override fun write(value: RejectCode, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * Which side refused a document's changes.
+ */
+
+enum class Side {
+    
+    /**
+     * This store refused what the peer sent.
+     */
+    US,
+    /**
+     * The peer refused what this store sent.
+     */
+    PEER;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSide: FfiConverterRustBuffer<Side> {
+    override fun read(buf: ByteBuffer) = try {
+        Side.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: Side) = 4UL
+
+    override fun write(value: Side, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
  * Change-control state of an SOP draft.
  */
 
@@ -6856,6 +8554,61 @@ public object FfiConverterTypeStatus: FfiConverterRustBuffer<Status> {
     override fun allocationSize(value: Status) = 4UL
 
     override fun write(value: Status, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * Why a plugin is called.
+ */
+
+enum class Trigger {
+    
+    /**
+     * A case was just opened.
+     */
+    CASE_CREATED,
+    /**
+     * A case changed.
+     */
+    CASE_UPDATED,
+    /**
+     * A case's status changed.
+     */
+    STATUS_CHANGED,
+    /**
+     * A case is about to be solved; a plugin may refuse.
+     */
+    BEFORE_SOLVE,
+    /**
+     * A periodic SLA check.
+     */
+    SLA_CHECK;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTrigger: FfiConverterRustBuffer<Trigger> {
+    override fun read(buf: ByteBuffer) = try {
+        Trigger.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: Trigger) = 4UL
+
+    override fun write(value: Trigger, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
@@ -7805,6 +9558,62 @@ public object FfiConverterSequenceTypeHistoryEntry: FfiConverterRustBuffer<List<
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypePeer: FfiConverterRustBuffer<List<Peer>> {
+    override fun read(buf: ByteBuffer): List<Peer> {
+        val len = buf.getInt()
+        return List<Peer>(len) {
+            FfiConverterTypePeer.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Peer>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypePeer.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Peer>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypePeer.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypePluginInfo: FfiConverterRustBuffer<List<PluginInfo>> {
+    override fun read(buf: ByteBuffer): List<PluginInfo> {
+        val len = buf.getInt()
+        return List<PluginInfo>(len) {
+            FfiConverterTypePluginInfo.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<PluginInfo>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypePluginInfo.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<PluginInfo>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypePluginInfo.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypePublishedVersion: FfiConverterRustBuffer<List<PublishedVersion>> {
     override fun read(buf: ByteBuffer): List<PublishedVersion> {
         val len = buf.getInt()
@@ -7823,6 +9632,34 @@ public object FfiConverterSequenceTypePublishedVersion: FfiConverterRustBuffer<L
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypePublishedVersion.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeRejection: FfiConverterRustBuffer<List<Rejection>> {
+    override fun read(buf: ByteBuffer): List<Rejection> {
+        val len = buf.getInt()
+        return List<Rejection>(len) {
+            FfiConverterTypeRejection.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Rejection>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeRejection.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Rejection>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeRejection.write(it, buf)
         }
     }
 }
@@ -8075,6 +9912,62 @@ public object FfiConverterSequenceTypeWalkAnswer: FfiConverterRustBuffer<List<Wa
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeWalkAnswer.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeAction: FfiConverterRustBuffer<List<Action>> {
+    override fun read(buf: ByteBuffer): List<Action> {
+        val len = buf.getInt()
+        return List<Action>(len) {
+            FfiConverterTypeAction.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Action>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeAction.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Action>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeAction.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeTrigger: FfiConverterRustBuffer<List<Trigger>> {
+    override fun read(buf: ByteBuffer): List<Trigger> {
+        val len = buf.getInt()
+        return List<Trigger>(len) {
+            FfiConverterTypeTrigger.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Trigger>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeTrigger.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Trigger>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeTrigger.write(it, buf)
         }
     }
 }
