@@ -9,6 +9,7 @@
 
 mod cache;
 mod common;
+mod examples;
 mod sandbox;
 mod version;
 mod workflow;
