@@ -20,7 +20,7 @@
 //! public key ([`dossier_public_key`], [`dossier_add_peer`]); change packs
 //! ([`dossier_changes_since`], [`dossier_apply_changes`], [`dossier_pull_from`]) merge two open
 //! stores directly. Workflow plugins are installed ([`dossier_install_plugin`]), listed
-//! ([`dossier_plugins`]), trusted by publisher ([`dossier_trust_publisher`]) and dry-run on a case
+//! ([`dossier_plugins()`]), trusted by publisher ([`dossier_trust_publisher`]) and dry-run on a case
 //! ([`dossier_plugin_dry_run`]); every store opened here runs them on case triggers.
 //!
 //! `ffi/include/dossier.h` is generated from this file by cbindgen (see `build.rs`); a unit test
