@@ -3,11 +3,16 @@
 use dossier::Trigger;
 use dossier_plugins::PluginError;
 
-use crate::common::{case_with, ctx, fixture, future_wasm, hostile_wasm};
+use dossier_plugins::PluginHost;
+
+use crate::common::{
+    case_with, ctx, fixture, fixture_with, future_wasm, hostile_wasm, test_config,
+};
 
 #[test]
 fn a_component_for_a_future_api_is_refused_before_compiling() {
-    let f = fixture();
+    // A host of its own: its counters must not see other tests' calls.
+    let f = fixture_with(PluginHost::new(test_config()).unwrap());
     let before = f.host.stats();
     let err = f.host.inspect(&future_wasm()).unwrap_err();
     assert!(

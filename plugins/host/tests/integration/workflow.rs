@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use dossier::plugin::RunOutcome;
 use dossier::{Case, Store, Trigger};
-use dossier_plugins::PluginError;
+use dossier_plugins::{PluginError, PluginHost};
 
-use crate::common::{Fixture, case_with, ctx, fixture, harmless_actions};
+use crate::common::{
+    Fixture, case_with, ctx, fixture, fixture_with, harmless_actions, test_config,
+};
 
 /// The case minus its last event, which must be a `plugin_failed` one.
 fn without_failure_event(store: &Store, number: &str) -> Case {
@@ -82,7 +84,8 @@ fn a_good_plugin_runs_on_case_triggers() {
 
 #[test]
 fn a_tampered_package_is_not_run() {
-    let f = fixture();
+    // A host of its own: its counters must not see other tests' calls.
+    let f = fixture_with(PluginHost::new(test_config()).unwrap());
     let case = case_with(&f.store, "", &[]);
     let id = f.store.plugin("hostile").unwrap().id;
     let mut tampered = f.store.plugin_package(&id).unwrap();
