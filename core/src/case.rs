@@ -647,6 +647,38 @@ pub(crate) fn add_tag(dt: &mut DocTx<'_>, tag: &str) -> Result<()> {
     dt.put(&tags, tag.as_str(), true)
 }
 
+/// Removes a tag if the case has it.
+pub(crate) fn remove_tag(dt: &mut DocTx<'_>, tag: &str) -> Result<()> {
+    let tags = dt.map(&ObjId::Root, "tags")?;
+    let tag = tag.to_lowercase();
+    if dt.read().get(&tags, tag.as_str()).is_some() {
+        dt.delete(&tags, tag.as_str())?;
+    }
+    Ok(())
+}
+
+/// Appends an escalation to `to`, by this change's author, now.
+pub(crate) fn push_escalation(dt: &mut DocTx<'_>, to: &str, reason: &str) -> Result<()> {
+    let list = dt.list(&ObjId::Root, "escalations")?;
+    let e = dt.push_map(&list)?;
+    let (by, at) = (dt.meta.author.clone(), dt.meta.at);
+    dt.put_str(&e, "to", "escalations.to", to)?;
+    dt.put_str(&e, "reason", "escalations.reason", reason)?;
+    dt.put(&e, "at", at)?;
+    dt.put(&e, "by", by.as_str())
+}
+
+/// Sets (or moves) the due time of an SLA metric, starting its paused time at zero.
+pub(crate) fn put_sla_due(dt: &mut DocTx<'_>, metric: &str, due_at: i64) -> Result<()> {
+    let sla = dt.map(&ObjId::Root, "sla")?;
+    let m = dt.map(&sla, metric)?;
+    dt.put(&m, "due_at", due_at)?;
+    if dt.read().i64(&m, "paused_ms").is_none() {
+        dt.put(&m, "paused_ms", 0i64)?;
+    }
+    Ok(())
+}
+
 /// Reads a case document (now, or at `heads`) into its merged view.
 pub(crate) fn materialize(
     id: DocId,
@@ -1016,14 +1048,8 @@ impl Store {
                 for t in &update.add_tags {
                     add_tag(dt, t)?;
                 }
-                if !update.remove_tags.is_empty() {
-                    let tags = dt.map(&root, "tags")?;
-                    for t in &update.remove_tags {
-                        let t = t.to_lowercase();
-                        if dt.read().get(&tags, t.as_str()).is_some() {
-                            dt.delete(&tags, t.as_str())?;
-                        }
-                    }
+                for t in &update.remove_tags {
+                    remove_tag(dt, t)?;
                 }
                 for (k, v) in &update.fields {
                     set_field(dt, k, v.as_deref())?;
@@ -1094,14 +1120,7 @@ impl Store {
         let id = self.resolve_case(key)?;
         self.write("case.escalate", Origin::Local, |w| {
             edit_open_case(w, &id, |dt, _| {
-                let root = ObjId::Root;
-                let list = dt.list(&root, "escalations")?;
-                let e = dt.push_map(&list)?;
-                let (by, at) = (dt.meta.author.clone(), dt.meta.at);
-                dt.put_str(&e, "to", "escalations.to", to)?;
-                dt.put_str(&e, "reason", "escalations.reason", reason)?;
-                dt.put(&e, "at", at)?;
-                dt.put(&e, "by", by.as_str())?;
+                push_escalation(dt, to, reason)?;
                 dt.event("escalated", &format!("to {to}: {reason}"), "internal")
             })
         })?;
@@ -1117,12 +1136,7 @@ impl Store {
         let id = self.resolve_case(key)?;
         self.write("case.sla", Origin::Local, |w| {
             edit_open_case(w, &id, |dt, _| {
-                let sla = dt.map(&ObjId::Root, "sla")?;
-                let m = dt.map(&sla, metric)?;
-                dt.put(&m, "due_at", due_at)?;
-                if dt.read().i64(&m, "paused_ms").is_none() {
-                    dt.put(&m, "paused_ms", 0i64)?;
-                }
+                put_sla_due(dt, metric, due_at)?;
                 dt.event(
                     "sla_set",
                     &format!("{metric} due at {}", crate::time::format_rfc3339(due_at)),

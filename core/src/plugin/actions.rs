@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::{Evaluation, PluginRef, PluginRun, RunOutcome, Trigger, TriggerContext};
 use crate::case::{
     Case, MAX_TEXT, Priority, Status, add_tag, change_status, check_len, check_token,
-    edit_open_case, set_field,
+    edit_open_case, push_escalation, put_sla_due, remove_tag, set_field,
 };
 use crate::doc::DocTx;
 use crate::error::{Error, Result};
@@ -262,13 +262,7 @@ fn apply(dt: &mut DocTx<'_>, case: &Case, actions: &[Action]) -> Result<Vec<Stri
         match a {
             Action::SetField { name, value } => set_field(dt, name, Some(value))?,
             Action::AddTag { tag } => add_tag(dt, tag)?,
-            Action::RemoveTag { tag } => {
-                let tags = dt.map(&root, "tags")?;
-                let t = tag.to_lowercase();
-                if dt.read().get(&tags, t.as_str()).is_some() {
-                    dt.delete(&tags, t.as_str())?;
-                }
-            }
+            Action::RemoveTag { tag } => remove_tag(dt, tag)?,
             Action::SetPriority { priority } => {
                 dt.put(&root, "priority", priority.as_str())?;
             }
@@ -276,30 +270,12 @@ fn apply(dt: &mut DocTx<'_>, case: &Case, actions: &[Action]) -> Result<Vec<Stri
                 change_status(dt, status, *to)?;
                 status = *to;
             }
-            Action::Escalate { to, reason } => {
-                let list = dt.list(&root, "escalations")?;
-                let e = dt.push_map(&list)?;
-                let (by, at) = (dt.meta.author.clone(), dt.meta.at);
-                dt.put_str(&e, "to", "escalations.to", to)?;
-                dt.put_str(&e, "reason", "escalations.reason", reason)?;
-                dt.put(&e, "at", at)?;
-                dt.put(&e, "by", by.as_str())?;
-            }
-            Action::SetSlaDeadline { metric, due_at } => {
-                let sla = dt.map(&root, "sla")?;
-                let m = dt.map(&sla, metric)?;
-                dt.put(&m, "due_at", *due_at)?;
-                if dt.read().i64(&m, "paused_ms").is_none() {
-                    dt.put(&m, "paused_ms", 0i64)?;
-                }
-            }
+            Action::Escalate { to, reason } => push_escalation(dt, to, reason)?,
+            Action::SetSlaDeadline { metric, due_at } => put_sla_due(dt, metric, *due_at)?,
             Action::RequireField { name, reason } => {
                 let tag = missing_tag(name);
                 if has_field(case, name) {
-                    let tags = dt.map(&root, "tags")?;
-                    if dt.read().get(&tags, tag.as_str()).is_some() {
-                        dt.delete(&tags, tag.as_str())?;
-                    }
+                    remove_tag(dt, &tag)?;
                 } else {
                     if !case.tags.contains(&tag) {
                         add_tag(dt, &tag)?;
@@ -338,11 +314,7 @@ pub(crate) fn clear_satisfied_requirements(dt: &mut DocTx<'_>, id: DocId) -> Res
     for name in names {
         if has_field(&case, &name) {
             dt.delete(&required, name.as_str())?;
-            let tag = missing_tag(&name);
-            let tags = dt.map(&root, "tags")?;
-            if dt.read().get(&tags, tag.as_str()).is_some() {
-                dt.delete(&tags, tag.as_str())?;
-            }
+            remove_tag(dt, &missing_tag(&name))?;
         }
     }
     Ok(())
