@@ -95,6 +95,12 @@ pub(crate) fn decode(pack: &[u8]) -> Result<(DocId, Vec<Change>)> {
         let (bytes, tail) = tail.split_at(len);
         let change = Change::from_bytes(bytes.to_vec())
             .map_err(|e| reject(&id.to_string(), format!("a change does not decode: {e}")))?;
+        if !crate::incoming::checksum_ok(bytes, &change) {
+            return Err(reject(
+                &id.to_string(),
+                "a change's checksum does not match its contents",
+            ));
+        }
         changes.push(change);
         rest = tail;
     }

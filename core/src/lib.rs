@@ -61,6 +61,7 @@ pub mod error;
 pub mod exchange;
 pub mod history;
 mod id;
+mod incoming;
 pub mod plugin;
 mod projection;
 pub mod redact;

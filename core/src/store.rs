@@ -708,7 +708,13 @@ impl<'s> Write<'s> {
         }
         let held = self.hold(id)?;
         let before = held.doc.get_heads();
-        held.doc.apply_changes(changes)?;
+        let refuse = |reason: String| Error::Rejected {
+            doc: id.to_string(),
+            reason,
+        };
+        crate::incoming::check_changes(&held.doc, &changes).map_err(refuse)?;
+        // A panic here leaves `held.doc` half-applied; the error drops it with the transaction.
+        crate::incoming::contain(|| held.doc.apply_changes(changes)).map_err(refuse)??;
         if !held.doc.get_missing_deps(&[]).is_empty() {
             return Err(Error::Rejected {
                 doc: id.to_string(),
@@ -885,13 +891,16 @@ pub(crate) fn load_doc(c: &Connection, id: &DocId) -> Result<(Automerge, DocKind
         return Err(Error::not_found("document", key));
     };
     let mut cost = snapshot.len();
-    let mut doc = Automerge::load(&snapshot).map_err(|e| doc_error(id, &e.to_string()))?;
+    let mut doc = crate::incoming::contain(|| Automerge::load(&snapshot))
+        .map_err(|e| doc_error(id, &e))?
+        .map_err(|e| doc_error(id, &e.to_string()))?;
     let mut stmt = c.prepare_cached("SELECT bytes FROM changes WHERE doc_id = ?1 ORDER BY seq")?;
     let mut rows = stmt.query([&key])?;
     while let Some(row) = rows.next()? {
         let bytes: Vec<u8> = row.get(0)?;
         cost += bytes.len();
-        doc.load_incremental(&bytes)
+        crate::incoming::contain(|| doc.load_incremental(&bytes))
+            .map_err(|e| doc_error(id, &e))?
             .map_err(|e| doc_error(id, &e.to_string()))?;
     }
     let kind = DocKind::parse(&kind).ok_or_else(|| doc_error(id, "unknown kind"))?;

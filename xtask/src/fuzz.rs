@@ -58,20 +58,8 @@ pub fn smoke() -> Result<()> {
             .with_context(|| format!("DOSSIER_FUZZ_SECS={s:?} is not a number of seconds"))?,
         Err(_) => SMOKE_SECS,
     };
-    // doc_load found a panic (a change pack whose decoding panics under `apply_changes`) that is
-    // not fixed yet: its input is in fuzz/known-crashes/doc_load/. Until the fix lands it stays
-    // out of the smoke run, so the smoke run keeps guarding the other targets;
-    // `cargo xtask fuzz doc_load` still runs it.
-    let smoke: Vec<&str> = TARGETS
-        .iter()
-        .copied()
-        .filter(|t| !KNOWN_CRASHING.contains(t))
-        .collect();
-    fuzz(&smoke, secs)
+    fuzz(TARGETS, secs)
 }
-
-/// Targets with a known, unfixed crash (inputs under `fuzz/known-crashes/TARGET/`).
-const KNOWN_CRASHING: &[&str] = &["doc_load"];
 
 /// `cargo xtask fuzz [TARGET|all] [SECS]`.
 pub fn command(args: &[String]) -> Result<()> {

@@ -232,6 +232,9 @@ impl Store {
                 let chunk = body.bytes()?;
                 let change = Change::from_bytes(chunk.to_vec())
                     .map_err(|_| malformed("a change does not decode"))?;
+                if !crate::incoming::checksum_ok(chunk, &change) {
+                    return Err(malformed("a change's checksum does not match its contents"));
+                }
                 changes.push(change);
             }
             docs.push(DocEntry { id, heads, changes });

@@ -755,6 +755,18 @@ impl Session {
             self.closed.insert(id);
             return Ok(());
         };
+        // A change chunk corrupted after it was made decodes as a different change: refuse
+        // it by its checksum before automerge sees it (other chunk kinds are automerge's).
+        let corrupted = msg.changes.iter().any(|chunk| {
+            automerge::Change::from_bytes(chunk.to_vec())
+                .is_ok_and(|c| !crate::incoming::checksum_ok(chunk, &c))
+        });
+        if corrupted {
+            self.reject(id, RejectCode::Malformed);
+            self.active.remove(&id);
+            self.closed.insert(id);
+            return Ok(());
+        }
         let Some(conv) = self.active.get_mut(&id) else {
             return Ok(());
         };
@@ -765,7 +777,11 @@ impl Session {
                 || their_heads
                     .iter()
                     .any(|h| conv.doc.get_change_by_hash(h).is_none()));
-        if conv.doc.receive_sync_message(&mut conv.state, msg).is_err() {
+        // `conv.doc` is this conversation's copy: if automerge panics on the peer's changes the
+        // copy is dropped with the conversation and the store never saw them.
+        let received =
+            crate::incoming::contain(|| conv.doc.receive_sync_message(&mut conv.state, msg));
+        if !matches!(received, Ok(Ok(()))) {
             self.reject(id, RejectCode::Malformed);
             self.active.remove(&id);
             self.closed.insert(id);
@@ -1192,6 +1208,75 @@ mod tests {
                 w.apply_remote(id, changes).map(|_| ())
             })
             .unwrap();
+    }
+
+    /// A change whose operations are impossible for the objects they target (an insert at a
+    /// map key), with a valid checksum: what fuzzing found in the change-pack import
+    /// (`fuzz/regressions/doc_load/`), sent here inside a sync message by a hostile peer.
+    #[test]
+    fn a_peer_sending_an_impossible_change_is_refused_and_the_session_goes_on() {
+        let crash = include_bytes!(
+            "../../../fuzz/regressions/doc_load/crash-a3806c06d8b72240422fde05f191355059f22a92"
+        );
+        let pack = &crash[1..];
+        let id = DocId::from_bytes(pack[5..21].try_into().unwrap());
+        let mut rest = &pack[25..];
+        let mut chunks = Vec::new();
+        for _ in 0..2 {
+            let len = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
+            chunks.push(rest[4..4 + len].to_vec());
+            rest = &rest[4 + len..];
+        }
+        let hash = automerge::Change::from_bytes(chunks[1].clone())
+            .unwrap()
+            .hash();
+        chunks[1][4..8].copy_from_slice(&hash.0[..4]);
+
+        let dir = tempfile::tempdir().unwrap();
+        let (hub, site) = pair(dir.path(), &["*"]);
+        let mut client = Session::initiate(&site, config()).unwrap();
+        let mut server = Session::accept(&hub, config()).unwrap();
+        server.handle(&client.poll_transmit().unwrap()).unwrap();
+        client.handle(&server.poll_transmit().unwrap()).unwrap();
+        server.handle(&client.poll_transmit().unwrap()).unwrap();
+        assert_eq!(server.peer(), Some("BLR1"));
+        let message = sync::Message {
+            heads: vec![hash],
+            need: Vec::new(),
+            have: Vec::new(),
+            changes: chunks.into(),
+            flags: None,
+            version: sync::MessageVersion::V1,
+        };
+        server
+            .handle(
+                &Msg::Doc {
+                    id,
+                    sync: message.encode(),
+                }
+                .encode(),
+            )
+            .unwrap();
+        assert!(
+            !server.is_closed(),
+            "one bad document does not end the session"
+        );
+        assert!(
+            server
+                .report()
+                .rejected
+                .iter()
+                .any(|r| r.doc == id && r.by == Side::Us),
+            "{:?}",
+            server.report()
+        );
+        assert!(hub.documents().unwrap().is_empty(), "nothing was stored");
+
+        // A good document still syncs between the same stores.
+        let case = new_case(&site, "ES", "after the attack");
+        sync_pair(&site, &hub, &config()).unwrap();
+        assert_eq!(hub.case(&case.number).unwrap(), case);
+        hub.check_integrity().unwrap();
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! Crash-kill recovery: a child process writes and acknowledges; the parent kills it with
 //! SIGKILL at random moments, reopens the store and checks that every acknowledged write is
 //! there and the file passes the integrity check. `DOSSIER_CRASH_KILLS` sets how many kills
-//! (default 40; the soak mode is simply a larger number).
+//! (default 200; the soak mode is simply a larger number) and `DOSSIER_CRASH_SEED` the seed.
+//!
+//! Half the kills count their delay from the start of the child, so they land anywhere from
+//! opening the store to well into the write loop; the other half count it from the child's first
+//! acknowledged write, so they always land mid-stream however slow the machine is.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -16,7 +20,14 @@ struct Ack {
     marker: String,
 }
 
-fn run_and_kill(db: &std::path::Path, seed: u64, after: Duration) -> Vec<Ack> {
+/// When a kill's delay starts counting.
+#[derive(Clone, Copy, Debug)]
+enum From {
+    Spawn,
+    FirstAck,
+}
+
+fn run_and_kill(db: &std::path::Path, seed: u64, from: From, after: Duration) -> Vec<Ack> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_crash_writer"))
         .args([db.to_str().unwrap(), "MX1", &seed.to_string()])
         .stdout(Stdio::piped())
@@ -24,6 +35,7 @@ fn run_and_kill(db: &std::path::Path, seed: u64, after: Duration) -> Vec<Ack> {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
+    let (first_ack, acked) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
         let mut acks = Vec::new();
         for line in BufReader::new(stdout).lines() {
@@ -35,10 +47,19 @@ fn run_and_kill(db: &std::path::Path, seed: u64, after: Duration) -> Vec<Ack> {
                     key: key.to_string(),
                     marker: marker.to_string(),
                 });
+                if acks.len() == 1 {
+                    let _ = first_ack.send(());
+                }
             }
         }
         acks
     });
+    if let From::FirstAck = from {
+        // The child ends only by being killed, so a missing first ack means it failed.
+        acked
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the writer acknowledged a first write within 60 s");
+    }
     std::thread::sleep(after);
     child.kill().unwrap(); // SIGKILL on Unix
     child.wait().unwrap();
@@ -50,7 +71,7 @@ fn every_acknowledged_write_survives_sigkill() {
     let kills: u64 = std::env::var("DOSSIER_CRASH_KILLS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(40);
+        .unwrap_or(200);
     let seed0: u64 = std::env::var("DOSSIER_CRASH_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -63,9 +84,16 @@ fn every_acknowledged_write_survives_sigkill() {
         let seed = seed0
             .wrapping_mul(6364136223846793005)
             .wrapping_add(2 * k + 1);
-        // Kill anywhere from during open to well into the write loop.
-        let after = Duration::from_millis(5 + (seed % 120));
-        all.extend(run_and_kill(&db, seed, after));
+        let (from, after) = if k % 2 == 0 {
+            (From::Spawn, Duration::from_millis(5 + (seed % 120)))
+        } else {
+            (From::FirstAck, Duration::from_millis(seed % 60))
+        };
+        let before = all.len();
+        all.extend(run_and_kill(&db, seed, from, after));
+        if let From::FirstAck = from {
+            assert!(all.len() > before, "kill {k} came after a first ack");
+        }
         // A kill during the very first open can leave a file with no site yet; opening with
         // the site completes it, as re-running `dossier init` would.
         let store = Store::open(
@@ -127,7 +155,7 @@ fn every_acknowledged_write_survives_sigkill() {
         }
     }
     assert!(
-        all.len() > kills as usize,
+        all.len() >= (kills / 2) as usize,
         "the writer made progress ({} acks)",
         all.len()
     );

@@ -7,6 +7,7 @@ mod convergence;
 mod crash;
 mod disk;
 mod fuzz_regressions;
+mod hostile_changes;
 mod merge;
 mod redaction;
 mod report;
