@@ -379,6 +379,24 @@ class TwoSites(unittest.TestCase):
         # Every kind is a DossierError, so one `except DossierError` catches them all.
         self.assertTrue(issubclass(DossierError.CaseClosed, DossierError))
 
+    def test_a_full_store_refuses_writes_with_disk_full_and_keeps_what_it_has(self):
+        small = os.path.join(self.dir.name, "small.db")
+        store = Store.open(small, OpenOptions(site="MX9", max_file_bytes=256 * 1024))
+        stored = []
+        with self.assertRaises(DossierError.DiskFull) as full:
+            for n in range(500):
+                new = NewCase(market="MX-SPEI", category=Category.REFUND, subject=f"Reembolso {n}")
+                new.description = os.urandom(6000).hex()
+                stored.append(store.create_case(new).number)
+        self.assertIn("full", str(full.exception))
+        self.assertGreater(len(stored), 3)
+        for number in stored:
+            self.assertEqual(store.get_case(number).number, number)
+        store.shutdown()
+        roomy = Store.open(small, OpenOptions(max_file_bytes=8 << 20))
+        self.assertEqual(len(roomy.list_cases(CaseFilter())), len(stored))
+        roomy.create_case(NewCase(market="MX-SPEI", category=Category.REFUND, subject="again"))
+
     def test_a_shut_down_store_refuses_calls_with_closed(self):
         self.mx.shutdown()
         with self.assertRaises(DossierError.Closed):

@@ -155,9 +155,15 @@ pub enum Error {
     /// The peer ended the sync session and said why.
     #[error("the peer ended the sync: {0}")]
     SyncRefused(crate::sync::SyncFailure),
-    /// An error from SQLite that is not corruption.
+    /// The disk, or the size limit the store was opened with
+    /// ([`StoreOptions::max_file_bytes`](crate::StoreOptions::max_file_bytes)), is full. The
+    /// write was not stored; everything committed before it is intact and readable, and the
+    /// next write succeeds once there is room.
+    #[error("the disk or the store's size limit is full; the write was not stored ({0})")]
+    DiskFull(String),
+    /// An error from SQLite that is not corruption or a full disk.
     #[error("storage error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     /// An error from Automerge on a document we built ourselves.
     #[error("automerge error: {0}")]
     Automerge(#[from] automerge::AutomergeError),
@@ -189,7 +195,14 @@ impl Error {
             Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
                 Error::Corrupt(e.to_string())
             }
+            Some(ErrorCode::DiskFull) => Error::DiskFull(e.to_string()),
             _ => Error::Sqlite(e),
         }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::from_sqlite(e)
     }
 }

@@ -18,12 +18,12 @@
 
 pub mod actions;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use automerge::{ObjId, ReadDoc, ScalarValue, Value};
+use automerge::{ChangeHash, ObjId, ReadDoc, ScalarValue, Value};
 use ed25519_dalek::SigningKey;
 use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
@@ -250,6 +250,23 @@ impl PluginPackage {
         self.manifest.validate().is_ok()
             && signed_message(&self.manifest, &sha256(&self.wasm))
                 .is_ok_and(|msg| self.publisher.verify(&msg, &self.signature))
+    }
+}
+
+/// Packages whose signature verified, by document and the heads they were read at.
+#[derive(Default)]
+pub(crate) struct VerifiedPackages(HashMap<DocId, (Vec<ChangeHash>, PluginPackage)>);
+
+impl VerifiedPackages {
+    fn get(&self, id: &DocId, heads: &[ChangeHash]) -> Option<PluginPackage> {
+        self.0
+            .get(id)
+            .filter(|(at, _)| at.as_slice() == heads)
+            .map(|(_, package)| package.clone())
+    }
+
+    fn insert(&mut self, id: DocId, heads: Vec<ChangeHash>, package: PluginPackage) {
+        self.0.insert(id, (heads, package));
     }
 }
 
@@ -621,10 +638,20 @@ impl Store {
                 && info.triggers.contains(&trigger)
                 && info.markets.iter().any(|m| m == market || m == "*")
             {
-                let package = self.plugin_package(&info.id)?;
-                // Re-verify what is actually loaded: the projection could be stale only through
-                // a bug, and running unverified code must not be one bug away.
+                // Verify what is actually loaded: the projection could be stale only through a
+                // bug, and running unverified code must not be one bug away. A package is
+                // verified once per content: the document's heads hash everything in it, so
+                // the same heads are the same manifest, component and signature.
+                let doc = self.load_kind(&info.id, DocKind::Plugin)?;
+                let heads = doc.get_heads();
+                if let Some(package) = self.verified_plugins().get(&info.id, &heads) {
+                    out.push(package);
+                    continue;
+                }
+                let package = read_package(&info.id, &*doc)?;
                 if package.verify() {
+                    self.verified_plugins()
+                        .insert(info.id, heads, package.clone());
                     out.push(package);
                 }
             }

@@ -83,6 +83,11 @@ pub struct StoreOptions {
     pub cache_bytes: usize,
     /// The clock; the system clock when `None`. Tests set it to make SLA math repeatable.
     pub clock: Option<Clock>,
+    /// An upper bound on the database file's size in bytes (SQLite's `max_page_count`, rounded
+    /// down to whole pages, never below the file's current size; the write-ahead log is not
+    /// counted). A write that would grow the file past it fails with [`Error::DiskFull`] and
+    /// stores nothing, exactly as a full disk does. `None`: only the disk limits it.
+    pub max_file_bytes: Option<u64>,
 }
 
 impl Default for StoreOptions {
@@ -93,6 +98,7 @@ impl Default for StoreOptions {
             durability: Durability::Normal,
             cache_bytes: 64 << 20,
             clock: None,
+            max_file_bytes: None,
         }
     }
 }
@@ -104,6 +110,7 @@ impl std::fmt::Debug for StoreOptions {
             .field("author", &self.author)
             .field("durability", &self.durability)
             .field("cache_bytes", &self.cache_bytes)
+            .field("max_file_bytes", &self.max_file_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -147,6 +154,7 @@ struct Inner {
     actor: ActorId,
     clock: Clock,
     workflow: Mutex<Option<Arc<dyn crate::plugin::Workflow>>>,
+    verified_plugins: Mutex<crate::plugin::VerifiedPackages>,
 }
 
 /// A Dossier store: one SQLite file holding cases, SOPs and articles.
@@ -251,6 +259,11 @@ impl Store {
         .map_err(Error::from_sqlite)?;
         configure(&conn, options.durability)?;
         schema::migrate(&mut conn)?;
+        if let Some(max) = options.max_file_bytes {
+            let page_size: u64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+            let pages = (max / page_size.max(1)).max(1);
+            conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
+        }
         let stored: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE key = 'site'", [], |r| {
                 r.get(0)
@@ -292,6 +305,7 @@ impl Store {
                 actor: ActorId::random(),
                 clock: options.clock.unwrap_or_else(|| Arc::new(system_clock)),
                 workflow: Mutex::new(None),
+                verified_plugins: Mutex::default(),
             }),
         })
     }
@@ -469,6 +483,11 @@ impl Store {
     /// Where the plugin host lives ([`Store::set_workflow`]).
     pub(crate) fn workflow_slot(&self) -> &Mutex<Option<Arc<dyn crate::plugin::Workflow>>> {
         &self.inner.workflow
+    }
+
+    /// Plugin packages whose signature this handle has verified ([`Store::active_plugins`]).
+    pub(crate) fn verified_plugins(&self) -> MutexGuard<'_, crate::plugin::VerifiedPackages> {
+        lock(&self.inner.verified_plugins)
     }
 
     pub(crate) fn meta(&self, op: &str, at: i64) -> ChangeMeta {

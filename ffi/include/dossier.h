@@ -81,6 +81,8 @@ typedef enum {
   // A plugin failed while running (fuel, time, memory, output, a trap, its own error), or
   // the plugin engine cannot run on this machine.
   DOSSIER_STATUS_PLUGIN_FAILED = 27,
+  // The disk is full: the write was not stored; everything stored before it is intact.
+  DOSSIER_STATUS_DISK_FULL = 28,
 } DossierStatus;
 
 // An open store. Opaque: create it with `dossier_open`, release it with `dossier_close`.

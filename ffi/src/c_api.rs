@@ -108,6 +108,8 @@ pub enum DossierStatus {
     /// A plugin failed while running (fuel, time, memory, output, a trap, its own error), or
     /// the plugin engine cannot run on this machine.
     PluginFailed = 27,
+    /// The disk is full: the write was not stored; everything stored before it is intact.
+    DiskFull = 28,
 }
 
 /// `durability` for `dossier_open`: a commit survives a process crash (the default).
@@ -152,6 +154,7 @@ impl From<&DossierError> for DossierStatus {
             DossierError::SolveRefused(_) => DossierStatus::SolveRefused,
             DossierError::PluginIncompatible(_) => DossierStatus::PluginIncompatible,
             DossierError::PluginFailed(_) => DossierStatus::PluginFailed,
+            DossierError::DiskFull(_) => DossierStatus::DiskFull,
         }
     }
 }

@@ -61,7 +61,7 @@ pub enum DossierError {
     /// A stored document cannot be decoded.
     #[error("{0}")]
     Document(String),
-    /// SQLite or the file system failed (disk full, permissions...).
+    /// SQLite or the file system failed (permissions, I/O errors...).
     #[error("{0}")]
     Storage(String),
     /// The store was closed with `shutdown`; open it again.
@@ -108,6 +108,11 @@ pub enum DossierError {
     /// machine. Nothing of that call was applied.
     #[error("{0}")]
     PluginFailed(String),
+    /// The disk, or the size limit the store was opened with (`max_file_bytes`), is full. The
+    /// write was not stored; everything stored before it is intact and readable. Free space
+    /// (or reopen with a higher limit) and retry.
+    #[error("{0}")]
+    DiskFull(String),
 }
 
 impl DossierError {
@@ -154,6 +159,7 @@ impl From<dossier::Error> for DossierError {
             E::Rejected { .. } => DossierError::Rejected(message),
             E::Walk(_) => DossierError::Walk(message),
             E::Document { .. } => DossierError::Document(message),
+            E::DiskFull(_) => DossierError::DiskFull(message),
             E::Sqlite(_) | E::Io(_) => DossierError::Storage(message),
             E::PluginSignature { .. } => DossierError::PluginSignature(message),
             E::InvalidAction { .. } => DossierError::InvalidAction(message),

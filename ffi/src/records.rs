@@ -467,6 +467,10 @@ pub struct OpenOptions {
     /// Budget of the document cache in bytes (default 64 MiB).
     #[uniffi(default)]
     pub cache_bytes: Option<u64>,
+    /// Upper bound on the database file's size in bytes (default: only the disk limits it). A
+    /// write that would grow the file past it fails with `DiskFull` and stores nothing.
+    #[uniffi(default)]
+    pub max_file_bytes: Option<u64>,
 }
 
 impl From<OpenOptions> for dossier::StoreOptions {
@@ -480,6 +484,7 @@ impl From<OpenOptions> for dossier::StoreOptions {
                 usize::try_from(b).unwrap_or(usize::MAX)
             }),
             clock: None,
+            max_file_bytes: o.max_file_bytes,
         }
     }
 }

@@ -5453,17 +5453,18 @@ class OpenOptions:
     """
     Options for [`crate::Store::open`].
 """
-    def __init__(self, *, site:typing.Optional[str] = None, author:typing.Optional[str] = None, durability:typing.Optional[Durability] = None, cache_bytes:typing.Optional[int] = None):
+    def __init__(self, *, site:typing.Optional[str] = None, author:typing.Optional[str] = None, durability:typing.Optional[Durability] = None, cache_bytes:typing.Optional[int] = None, max_file_bytes:typing.Optional[int] = None):
         self.site = site
         self.author = author
         self.durability = durability
         self.cache_bytes = cache_bytes
+        self.max_file_bytes = max_file_bytes
         
         
 
     
     def __str__(self):
-        return "OpenOptions(site={}, author={}, durability={}, cache_bytes={})".format(self.site, self.author, self.durability, self.cache_bytes)
+        return "OpenOptions(site={}, author={}, durability={}, cache_bytes={}, max_file_bytes={})".format(self.site, self.author, self.durability, self.cache_bytes, self.max_file_bytes)
     def __eq__(self, other):
         if self.site != other.site:
             return False
@@ -5472,6 +5473,8 @@ class OpenOptions:
         if self.durability != other.durability:
             return False
         if self.cache_bytes != other.cache_bytes:
+            return False
+        if self.max_file_bytes != other.max_file_bytes:
             return False
         return True
 
@@ -5483,6 +5486,7 @@ class _UniffiFfiConverterTypeOpenOptions(_UniffiConverterRustBuffer):
             author=_UniffiFfiConverterOptionalString.read(buf),
             durability=_UniffiFfiConverterOptionalTypeDurability.read(buf),
             cache_bytes=_UniffiFfiConverterOptionalUInt64.read(buf),
+            max_file_bytes=_UniffiFfiConverterOptionalUInt64.read(buf),
         )
 
     @staticmethod
@@ -5491,6 +5495,7 @@ class _UniffiFfiConverterTypeOpenOptions(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalString.check_lower(value.author)
         _UniffiFfiConverterOptionalTypeDurability.check_lower(value.durability)
         _UniffiFfiConverterOptionalUInt64.check_lower(value.cache_bytes)
+        _UniffiFfiConverterOptionalUInt64.check_lower(value.max_file_bytes)
 
     @staticmethod
     def write(value, buf):
@@ -5498,6 +5503,7 @@ class _UniffiFfiConverterTypeOpenOptions(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalString.write(value.author, buf)
         _UniffiFfiConverterOptionalTypeDurability.write(value.durability, buf)
         _UniffiFfiConverterOptionalUInt64.write(value.cache_bytes, buf)
+        _UniffiFfiConverterOptionalUInt64.write(value.max_file_bytes, buf)
 
 
 
@@ -7092,7 +7098,7 @@ class DossierError:  # type: ignore
     _UniffiTempDossierError.Document = Document # type: ignore
     class Storage(_UniffiTempDossierError):
         """
-        SQLite or the file system failed (disk full, permissions...).
+        SQLite or the file system failed (permissions, I/O errors...).
 """
         def __repr__(self):
             return "DossierError.Storage({})".format(repr(str(self)))
@@ -7185,6 +7191,15 @@ class DossierError:  # type: ignore
         def __repr__(self):
             return "DossierError.PluginFailed({})".format(repr(str(self)))
     _UniffiTempDossierError.PluginFailed = PluginFailed # type: ignore
+    class DiskFull(_UniffiTempDossierError):
+        """
+        The disk, or the size limit the store was opened with (`max_file_bytes`), is full. The
+        write was not stored; everything stored before it is intact and readable. Free space
+        (or reopen with a higher limit) and retry.
+"""
+        def __repr__(self):
+            return "DossierError.DiskFull({})".format(repr(str(self)))
+    _UniffiTempDossierError.DiskFull = DiskFull # type: ignore
 
 DossierError = _UniffiTempDossierError # type: ignore
 del _UniffiTempDossierError
@@ -7302,6 +7317,10 @@ class _UniffiFfiConverterTypeDossierError(_UniffiConverterRustBuffer):
             return DossierError.PluginFailed(
                 _UniffiFfiConverterString.read(buf),
             )
+        if variant == 28:
+            return DossierError.DiskFull(
+                _UniffiFfiConverterString.read(buf),
+            )
         raise InternalError("Raw enum value doesn't match any cases")
 
     @staticmethod
@@ -7360,6 +7379,8 @@ class _UniffiFfiConverterTypeDossierError(_UniffiConverterRustBuffer):
             return
         if isinstance(value, DossierError.PluginFailed):
             return
+        if isinstance(value, DossierError.DiskFull):
+            return
 
     @staticmethod
     def write(value, buf):
@@ -7417,6 +7438,8 @@ class _UniffiFfiConverterTypeDossierError(_UniffiConverterRustBuffer):
             buf.write_i32(26)
         if isinstance(value, DossierError.PluginFailed):
             buf.write_i32(27)
+        if isinstance(value, DossierError.DiskFull):
+            buf.write_i32(28)
 
 
 

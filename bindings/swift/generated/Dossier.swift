@@ -4609,6 +4609,11 @@ public struct OpenOptions: Equatable, Hashable {
      * Budget of the document cache in bytes (default 64 MiB).
      */
     public var cacheBytes: UInt64?
+    /**
+     * Upper bound on the database file's size in bytes (default: only the disk limits it). A
+     * write that would grow the file past it fails with `DiskFull` and stores nothing.
+     */
+    public var maxFileBytes: UInt64?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4624,11 +4629,16 @@ public struct OpenOptions: Equatable, Hashable {
          */durability: Durability? = nil, 
         /**
          * Budget of the document cache in bytes (default 64 MiB).
-         */cacheBytes: UInt64? = nil) {
+         */cacheBytes: UInt64? = nil, 
+        /**
+         * Upper bound on the database file's size in bytes (default: only the disk limits it). A
+         * write that would grow the file past it fails with `DiskFull` and stores nothing.
+         */maxFileBytes: UInt64? = nil) {
         self.site = site
         self.author = author
         self.durability = durability
         self.cacheBytes = cacheBytes
+        self.maxFileBytes = maxFileBytes
     }
 
     
@@ -4650,7 +4660,8 @@ public struct FfiConverterTypeOpenOptions: FfiConverterRustBuffer {
                 site: FfiConverterOptionString.read(from: &buf), 
                 author: FfiConverterOptionString.read(from: &buf), 
                 durability: FfiConverterOptionTypeDurability.read(from: &buf), 
-                cacheBytes: FfiConverterOptionUInt64.read(from: &buf)
+                cacheBytes: FfiConverterOptionUInt64.read(from: &buf), 
+                maxFileBytes: FfiConverterOptionUInt64.read(from: &buf)
         )
     }
 
@@ -4659,6 +4670,7 @@ public struct FfiConverterTypeOpenOptions: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.author, into: &buf)
         FfiConverterOptionTypeDurability.write(value.durability, into: &buf)
         FfiConverterOptionUInt64.write(value.cacheBytes, into: &buf)
+        FfiConverterOptionUInt64.write(value.maxFileBytes, into: &buf)
     }
 }
 
@@ -7567,7 +7579,7 @@ enum DossierError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     case Document(message: String)
     
     /**
-     * SQLite or the file system failed (disk full, permissions...).
+     * SQLite or the file system failed (permissions, I/O errors...).
      */
     case Storage(message: String)
     
@@ -7636,6 +7648,13 @@ enum DossierError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
      * machine. Nothing of that call was applied.
      */
     case PluginFailed(message: String)
+    
+    /**
+     * The disk, or the size limit the store was opened with (`max_file_bytes`), is full. The
+     * write was not stored; everything stored before it is intact and readable. Free space
+     * (or reopen with a higher limit) and retry.
+     */
+    case DiskFull(message: String)
     
 
     
@@ -7774,6 +7793,10 @@ public struct FfiConverterTypeDossierError: FfiConverterRustBuffer {
             message: try FfiConverterString.read(from: &buf)
         )
         
+        case 28: return .DiskFull(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
 
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -7839,6 +7862,8 @@ public struct FfiConverterTypeDossierError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(26))
         case .PluginFailed(_ /* message is ignored*/):
             writeInt(&buf, Int32(27))
+        case .DiskFull(_ /* message is ignored*/):
+            writeInt(&buf, Int32(28))
 
         
         }

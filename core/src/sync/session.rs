@@ -605,7 +605,9 @@ impl Session {
                     }
                 }
                 Err(Error::NotFound { .. }) => self.enqueue(*id),
-                Err(e @ (Error::Sqlite(_) | Error::Io(_) | Error::Corrupt(_))) => {
+                Err(
+                    e @ (Error::Sqlite(_) | Error::Io(_) | Error::Corrupt(_) | Error::DiskFull(_)),
+                ) => {
                     return Err(e.into());
                 }
                 Err(_) => {
@@ -698,7 +700,9 @@ impl Session {
                 },
                 waiting: false,
             })),
-            Err(e @ (Error::Sqlite(_) | Error::Io(_) | Error::Corrupt(_))) => Err(e.into()),
+            Err(e @ (Error::Sqlite(_) | Error::Io(_) | Error::Corrupt(_) | Error::DiskFull(_))) => {
+                Err(e.into())
+            }
             Err(_) => {
                 self.reject(*id, RejectCode::Invalid);
                 self.closed.insert(*id);

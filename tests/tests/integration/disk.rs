@@ -6,9 +6,11 @@
 //! ignored), so once the WAL would grow past the limit the kernel refuses the `write(2)` with
 //! `EFBIG` — to SQLite the same partial, failed write as `ENOSPC` on a full disk, short of the
 //! error code (SQLite reports `SQLITE_IOERR_WRITE` for one and `SQLITE_FULL` for the other).
-//! The parent then reopens the file without a limit and checks it. SQLite's own
-//! `PRAGMA max_page_count` would give `SQLITE_FULL` instead, but it is per connection and the
-//! store's writer connection is private.
+//! The parent then reopens the file without a limit and checks it.
+//!
+//! The second test fills the store's own size limit (`StoreOptions::max_file_bytes`, SQLite's
+//! `max_page_count`), which gives SQLite's `SQLITE_FULL` — the code a real `ENOSPC` produces —
+//! and so [`Error::DiskFull`], deterministically and in-process.
 
 use std::process::Command;
 
@@ -126,6 +128,57 @@ fn a_write_on_a_full_disk_fails_cleanly_and_earlier_data_is_intact() {
     assert_eq!(cases.len(), before.len() + acked.len());
     assert_eq!(store.list_sops().unwrap().len(), 1);
     store.create_case(bulky_case(1_000)).unwrap();
+    assert_eq!(store.check_integrity().unwrap(), Vec::<String>::new());
+}
+
+#[test]
+fn a_store_at_its_size_limit_refuses_writes_with_disk_full_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("limited.db");
+    let limited = |max: u64| {
+        Store::open(
+            &db,
+            StoreOptions {
+                site: Some("DISK1".into()),
+                max_file_bytes: Some(max),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let store = limited(512 * 1024);
+    let mut acked = Vec::new();
+    let failure = loop {
+        match store.create_case(bulky_case(acked.len() as u64)) {
+            Ok(case) => acked.push(case),
+            Err(e) => break e,
+        }
+        assert!(acked.len() < 200, "512 KiB never filled up");
+    };
+    assert!(
+        matches!(failure, Error::DiskFull(_)),
+        "expected DiskFull, got {failure:?}"
+    );
+    assert!(acked.len() >= 5, "only {} cases fit", acked.len());
+    // The same handle still reads everything, and keeps refusing writes that need room.
+    for case in &acked {
+        assert_eq!(&store.case(&case.number).unwrap(), case);
+    }
+    assert!(matches!(
+        store.create_case(bulky_case(9_999)),
+        Err(Error::DiskFull(_))
+    ));
+    assert_eq!(store.check_integrity().unwrap(), Vec::<String>::new());
+    drop(store);
+
+    // A higher limit (more room on the disk): nothing was lost or half-written, writes go on.
+    let store = limited(4 << 20);
+    assert_eq!(store.check_integrity().unwrap(), Vec::<String>::new());
+    assert_eq!(
+        store.list_cases(&Default::default()).unwrap().len(),
+        acked.len()
+    );
+    store.create_case(bulky_case(10_000)).unwrap();
     assert_eq!(store.check_integrity().unwrap(), Vec::<String>::new());
 }
 

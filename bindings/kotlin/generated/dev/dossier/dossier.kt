@@ -5513,6 +5513,12 @@ data class OpenOptions (
      * Budget of the document cache in bytes (default 64 MiB).
      */
     var `cacheBytes`: kotlin.ULong? = null 
+    , 
+    /**
+     * Upper bound on the database file's size in bytes (default: only the disk limits it). A
+     * write that would grow the file past it fails with `DiskFull` and stores nothing.
+     */
+    var `maxFileBytes`: kotlin.ULong? = null 
     
 ){
     
@@ -5533,6 +5539,7 @@ public object FfiConverterTypeOpenOptions: FfiConverterRustBuffer<OpenOptions> {
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalTypeDurability.read(buf),
             FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalULong.read(buf),
         )
     }
 
@@ -5540,7 +5547,8 @@ public object FfiConverterTypeOpenOptions: FfiConverterRustBuffer<OpenOptions> {
             FfiConverterOptionalString.allocationSize(value.`site`) +
             FfiConverterOptionalString.allocationSize(value.`author`) +
             FfiConverterOptionalTypeDurability.allocationSize(value.`durability`) +
-            FfiConverterOptionalULong.allocationSize(value.`cacheBytes`)
+            FfiConverterOptionalULong.allocationSize(value.`cacheBytes`) +
+            FfiConverterOptionalULong.allocationSize(value.`maxFileBytes`)
     )
 
     override fun write(value: OpenOptions, buf: ByteBuffer) {
@@ -5548,6 +5556,7 @@ public object FfiConverterTypeOpenOptions: FfiConverterRustBuffer<OpenOptions> {
             FfiConverterOptionalString.write(value.`author`, buf)
             FfiConverterOptionalTypeDurability.write(value.`durability`, buf)
             FfiConverterOptionalULong.write(value.`cacheBytes`, buf)
+            FfiConverterOptionalULong.write(value.`maxFileBytes`, buf)
     }
 }
 
@@ -7799,7 +7808,7 @@ sealed class DossierException(message: String): kotlin.Exception(message) {
         class Document(message: String) : DossierException(message)
         
     /**
-     * SQLite or the file system failed (disk full, permissions...).
+     * SQLite or the file system failed (permissions, I/O errors...).
      */
         class Storage(message: String) : DossierException(message)
         
@@ -7869,6 +7878,13 @@ sealed class DossierException(message: String): kotlin.Exception(message) {
      */
         class PluginFailed(message: String) : DossierException(message)
         
+    /**
+     * The disk, or the size limit the store was opened with (`max_file_bytes`), is full. The
+     * write was not stored; everything stored before it is intact and readable. Free space
+     * (or reopen with a higher limit) and retry.
+     */
+        class DiskFull(message: String) : DossierException(message)
+        
 
     companion object ErrorHandler : UniffiRustCallStatusErrorHandler<DossierException> {
         override fun lift(error_buf: RustBuffer.ByValue): DossierException = FfiConverterTypeDossierError.lift(error_buf)
@@ -7909,6 +7925,7 @@ public object FfiConverterTypeDossierError : FfiConverterRustBuffer<DossierExcep
             25 -> DossierException.SolveRefused(FfiConverterString.read(buf))
             26 -> DossierException.PluginIncompatible(FfiConverterString.read(buf))
             27 -> DossierException.PluginFailed(FfiConverterString.read(buf))
+            28 -> DossierException.DiskFull(FfiConverterString.read(buf))
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
         }
         
@@ -8026,6 +8043,10 @@ public object FfiConverterTypeDossierError : FfiConverterRustBuffer<DossierExcep
             }
             is DossierException.PluginFailed -> {
                 buf.putInt(27)
+                Unit
+            }
+            is DossierException.DiskFull -> {
+                buf.putInt(28)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
