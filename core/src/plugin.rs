@@ -605,16 +605,14 @@ impl Store {
                 .find(|p| p.id == id)
                 .ok_or_else(|| Error::not_found("plugin", key));
         }
-        let mut named: Vec<PluginInfo> = all.into_iter().filter(|p| p.name == key).collect();
-        let pick = named
-            .iter()
-            .position(|p| p.active)
-            .unwrap_or(0)
-            .min(named.len().saturating_sub(1));
-        if named.is_empty() {
-            return Err(Error::not_found("plugin", key));
-        }
-        Ok(named.swap_remove(pick))
+        // The active version when there is one, otherwise the newest (listed first).
+        let (active, rest): (Vec<PluginInfo>, Vec<PluginInfo>) =
+            all.into_iter().filter(|p| p.name == key).partition(|p| p.active);
+        active
+            .into_iter()
+            .chain(rest)
+            .next()
+            .ok_or_else(|| Error::not_found("plugin", key))
     }
 
     /// The full package of an installed plugin, re-read from its document.
