@@ -606,8 +606,10 @@ impl Store {
                 .ok_or_else(|| Error::not_found("plugin", key));
         }
         // The active version when there is one, otherwise the newest (listed first).
-        let (active, rest): (Vec<PluginInfo>, Vec<PluginInfo>) =
-            all.into_iter().filter(|p| p.name == key).partition(|p| p.active);
+        let (active, rest): (Vec<PluginInfo>, Vec<PluginInfo>) = all
+            .into_iter()
+            .filter(|p| p.name == key)
+            .partition(|p| p.active);
         active
             .into_iter()
             .chain(rest)
