@@ -16,7 +16,10 @@
 //!   and rules, adds and removes an SOP node, and edits an article. Then everyone syncs with
 //!   everyone in random order until a whole pass moves nothing. Every replica must then agree on
 //!   views, heads, conflicts, SOP violations (draft view, `validate_sop` and the SOP list), and
-//!   pass `check_integrity`.
+//!   pass `check_integrity`. Syncs between disjoint pairs of replicas run on two threads (the
+//!   result does not depend on the timing, since no store is in two of them), as do the final
+//!   read-backs; it prints one summary line (cases, operations, syncs, documents delivered,
+//!   races the policies decided, time).
 //!
 //! The scale test also checks the result against a causal model kept while generating the
 //! operations. Each replica's knowledge is a version vector (syncs are whole-store, so a replica
@@ -39,9 +42,10 @@
 //!
 //! Environment knobs of the scale test:
 //! - `DOSSIER_CONVERGENCE_SEED` (default `0xD0551E2026110209`, decimal or `0x` hex): the seed; a
-//!   failure names it.
-//! - `DOSSIER_CONVERGENCE_CASES` (default 2000): cases created across the replicas; rounds and
-//!   operations grow with it, for a soak run.
+//!   failure names it, and `DOSSIER_CONVERGENCE_SEED=<seed> cargo test -p dossier-tests --test
+//!   integration partitioned` replays it.
+//! - `DOSSIER_CONVERGENCE_CASES` (default 2000, at least 420): cases created across the
+//!   replicas, 400 per round; rounds and operations grow with it, for a soak run.
 //!
 //! The operations are a function of the seed. Automerge actor ids are random per store handle,
 //! so which of two concurrent assignees is shown, or how concurrent insertions interleave, can
@@ -424,11 +428,11 @@ const REPLICAS: usize = SITES.len();
 const DEFAULT_SEED: u64 = 0xD055_1E20_2611_0209;
 const DEFAULT_CASES: u64 = 2_000;
 /// Cases created per partitioned round; the number of rounds follows from the case count.
-const CASES_PER_ROUND: usize = 330;
+const CASES_PER_ROUND: usize = 400;
 /// Other operations per round, across all replicas.
-const OPS_PER_ROUND: usize = 360;
+const OPS_PER_ROUND: usize = 300;
 /// Cases of a round that get a large share of its edits, so that replicas race on them.
-const HOT_CASES: usize = 12;
+const HOT_CASES: usize = 6;
 /// Cases replica 0 opens before the first round (they count towards the total).
 const SEED_CASES: usize = 20;
 const TEAMS: &[&str] = &["risk", "psp_bank", "engineering"];
@@ -666,9 +670,9 @@ struct Stats {
     sessions: usize,
     rounds: usize,
     heal_passes: usize,
-    sop_edits_with_violations: usize,
-    t: BTreeMap<&'static str, std::time::Duration>,
+    /// Documents that received changes in a sync.
     delivered: usize,
+    sop_edits_with_violations: usize,
 }
 
 /// Five replicas, the model of what they hold, and the generator.
@@ -733,9 +737,14 @@ impl World {
             stats: Stats::default(),
         };
         w.create_cases(0, SEED_CASES);
-        for i in 1..REPLICAS {
-            w.pull(i, 0);
-        }
+        let seeding = (1..REPLICAS)
+            .map(|a| Sync {
+                a,
+                b: 0,
+                session: false,
+            })
+            .collect();
+        w.run(vec![seeding]);
         w
     }
 
@@ -824,7 +833,7 @@ impl World {
     /// A case replica `r` holds: often a hot one, so that replicas race.
     fn pick_case(&mut self, r: usize) -> usize {
         let seen = self.seen[r];
-        if self.rng.percent(45) {
+        if self.rng.percent(50) {
             let hot: Vec<usize> = self
                 .hot
                 .iter()
@@ -846,6 +855,7 @@ impl World {
     /// One random edit of a case by replica `r`, checked against the model on `r`.
     fn edit_case(&mut self, r: usize) {
         let k = self.pick_case(r);
+        let hot = self.hot.contains(&k);
         let seen = self.seen[r];
         let by = self.stores[r].author().to_string();
         let m = &self.cases[k];
@@ -873,18 +883,18 @@ impl World {
             if to != cur && live.contains(&to) {
                 to = cur;
             }
-            let r = store.update_case(
+            let res = store.update_case(
                 &id,
                 CaseUpdate {
                     status: Some(to),
                     ..Default::default()
                 },
             );
-            if r.is_ok() && to != cur {
+            if res.is_ok() && to != cur {
                 m.status.put(at, &ctx, Some(to));
                 event(m, "status_changed", format!("{cur} -> {to}"), "internal");
             }
-            ("status", r)
+            ("status", res)
         } else if roll < 32 {
             let live = m.priority.values(&ctx);
             let cur = m.priority(&ctx);
@@ -892,20 +902,21 @@ impl World {
             if p != cur && live.contains(&p) {
                 p = cur;
             }
-            let r = store.update_case(
+            let res = store.update_case(
                 &id,
                 CaseUpdate {
                     priority: Some(p),
                     ..Default::default()
                 },
             );
-            if r.is_ok() && p != cur {
+            if res.is_ok() && p != cur {
                 m.priority.put(at, &ctx, Some(p));
                 event(m, "priority_changed", format!("{cur} -> {p}"), "internal");
             }
-            ("priority", r)
+            ("priority", res)
         } else if roll < 56 {
-            let t = self.rng.below(TAGS.len());
+            // Hot cases race on two tags, so that adds and removes meet.
+            let t = self.rng.below(if hot { 2 } else { TAGS.len() });
             let add = self.rng.percent(55);
             let tag = vec![TAGS[t].to_string()];
             let update = if add {
@@ -919,13 +930,13 @@ impl World {
                     ..Default::default()
                 }
             };
-            let r = store.update_case(&id, update);
+            let res = store.update_case(&id, update);
             // Adding rewrites the tag even when present (a fresh write, so that it wins over a
             // concurrent remove); removing writes only when the tag is there.
-            if r.is_ok() && (add || !m.tags[t].live(&ctx).is_empty()) {
+            if res.is_ok() && (add || !m.tags[t].live(&ctx).is_empty()) {
                 m.tags[t].put(at, &ctx, add.then_some(()));
             }
-            (if add { "tag add" } else { "tag remove" }, r)
+            (if add { "tag add" } else { "tag remove" }, res)
         } else if roll < 68 {
             let live = m.assignee.values(&ctx);
             let mut who = self.rng.pick(PEOPLE);
@@ -936,39 +947,39 @@ impl World {
                     .find(|p| !live.contains(p))
                     .unwrap_or("nadia");
             }
-            let r = store.update_case(
+            let res = store.update_case(
                 &id,
                 CaseUpdate {
                     assignee: Some(Some(who.into())),
                     ..Default::default()
                 },
             );
-            if r.is_ok() {
+            if res.is_ok() {
                 // Automerge skips a put of the value already there (and alone).
                 if live != [who] {
                     m.assignee.put(at, &ctx, Some(who));
                 }
                 event(m, "assigned", who.into(), "internal");
             }
-            ("assign", r)
+            ("assign", res)
         } else if roll < 86 {
             let body = format!("note {} from {}", self.n, SITES[r]);
             let public = self.rng.percent(30);
-            let r = store.add_note(&id, &body, public);
-            if r.is_ok() {
+            let res = store.add_note(&id, &body, public);
+            if res.is_ok() {
                 event(m, "note", body, if public { "public" } else { "internal" });
             }
-            ("note", r)
+            ("note", res)
         } else {
             let to = self.rng.pick(TEAMS);
             let reason = format!("reason {} from {}", self.n, SITES[r]);
-            let r = store.escalate(&id, to, &reason);
-            if r.is_ok() {
+            let res = store.escalate(&id, to, &reason);
+            if res.is_ok() {
                 m.escalations
                     .push((at, (now, to.into(), reason.clone(), by.clone())));
                 event(m, "escalated", format!("to {to}: {reason}"), "internal");
             }
-            ("escalate", r)
+            ("escalate", res)
         };
         let seen = self.seen[r];
         let m = &self.cases[k];
@@ -1087,52 +1098,69 @@ impl World {
         self.article_inserted += token.chars().count();
     }
 
-    /// Replica `to` pulls everything `from` has. Returns whether anything arrived.
-    fn pull(&mut self, to: usize, from: usize) -> bool {
-        self.stats.pulls += 1;
-        let got = self.stores[to].pull_from(&self.stores[from]).unwrap();
-        self.stats.delivered += got;
-        let moved = got > 0;
-        for i in 0..REPLICAS {
-            self.seen[to][i] = self.seen[to][i].max(self.seen[from][i]);
+    /// Runs syncs: each job in order, the jobs at the same time (they touch disjoint replicas,
+    /// so the result does not depend on the timing). Returns whether anything moved.
+    fn run(&mut self, jobs: Vec<Vec<Sync>>) -> bool {
+        let stores = &self.stores;
+        let received: Vec<Vec<usize>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = jobs
+                .iter()
+                .map(|job| scope.spawn(move || job.iter().map(|s| s.run(stores)).collect()))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        for s in jobs.iter().flatten() {
+            let (a, b) = (s.a, s.b);
+            for i in 0..REPLICAS {
+                let m = self.seen[a][i].max(self.seen[b][i]);
+                self.seen[a][i] = m;
+                if s.session {
+                    self.seen[b][i] = m;
+                }
+            }
+            if s.session {
+                self.stats.sessions += 1;
+            } else {
+                self.stats.pulls += 1;
+            }
         }
-        moved
+        let n: usize = received.iter().flatten().sum();
+        self.stats.delivered += n;
+        n > 0
     }
 
-    /// A sync session between `a` (connecting) and `b`, in memory. Returns whether anything
-    /// moved.
-    fn session(&mut self, a: usize, b: usize) -> bool {
-        self.stats.sessions += 1;
-        let (ra, rb) = sync_pair(&self.stores[a], &self.stores[b], &SessionConfig::default())
-            .unwrap_or_else(|e| panic!("session {} -> {}: {e}", SITES[a], SITES[b]));
-        assert!(ra.completed && rb.completed, "{ra:?} {rb:?}");
-        assert!(
-            ra.rejected.is_empty() && rb.rejected.is_empty(),
-            "{ra:?} {rb:?}"
-        );
-        for i in 0..REPLICAS {
-            let m = self.seen[a][i].max(self.seen[b][i]);
-            self.seen[a][i] = m;
-            self.seen[b][i] = m;
-        }
-        self.stats.delivered += ra.docs_received + rb.docs_received;
-        ra.docs_received + rb.docs_received > 0
-    }
-
-    fn sync(&mut self, a: usize, b: usize) -> bool {
-        let t = Instant::now();
-        if self.rng.percent(30) {
-            let x = self.session(a, b);
-            *self.stats.t.entry("session").or_default() += t.elapsed();
-            x
-        } else {
-            let x = self.pull(a, b);
-            *self.stats.t.entry("pull").or_default() += t.elapsed();
-            x
+    /// A sync between `a` and `b`, by a session (20%) or by `a` pulling from `b`.
+    fn link(&mut self, a: usize, b: usize) -> Sync {
+        Sync {
+            a,
+            b,
+            session: self.rng.percent(20),
         }
     }
 
-    /// One partitioned round: random groups that only talk among themselves.
+    /// Every replica of each group syncs with a random mate, in a random order; the groups at
+    /// the same time.
+    fn catch_up(&mut self, group: &[usize; REPLICAS]) {
+        let mut order: Vec<usize> = (0..REPLICAS).collect();
+        self.rng.shuffle(&mut order);
+        let mut jobs: BTreeMap<usize, Vec<Sync>> = BTreeMap::new();
+        for r in order {
+            let mates: Vec<usize> = (0..REPLICAS)
+                .filter(|&o| o != r && group[o] == group[r])
+                .collect();
+            if !mates.is_empty() {
+                let o = self.rng.pick(&mates);
+                let s = self.link(r, o);
+                jobs.entry(group[r]).or_default().push(s);
+            }
+        }
+        self.run(jobs.into_values().collect());
+    }
+
+    /// One partitioned round: random groups that only sync among themselves.
     fn round(&mut self, cases: usize) {
         self.stats.rounds += 1;
         let mut group = [0usize; REPLICAS];
@@ -1144,70 +1172,45 @@ impl World {
             let i = self.rng.below(REPLICAS);
             group[i] = (group[i] + 1) % groups;
         }
-        let mates = |r: usize| -> Vec<usize> {
-            (0..REPLICAS)
-                .filter(|&o| o != r && group[o] == group[r])
-                .collect()
-        };
         self.hot = (0..HOT_CASES)
             .map(|_| self.rng.below(self.cases.len()))
             .collect();
         let mut to_create = cases;
         let steps = OPS_PER_ROUND + cases / 4;
+        let mid_round_sync = self.rng.percent(35);
         for step in 0..steps {
             let r = self.rng.below(REPLICAS);
             let left = steps - step;
             let create = to_create > 0 && (self.rng.percent(25) || to_create >= left * 8);
             let roll = self.rng.below(100);
-            let t = Instant::now();
-            let k;
             if create {
                 let n = (1 + self.rng.below(8)).min(to_create);
                 to_create -= n;
                 self.create_cases(r, n);
-                k = "create";
-            } else if roll < 1 {
-                let m = mates(r);
-                if !m.is_empty() {
-                    let o = self.rng.pick(&m);
-                    self.sync(r, o);
-                }
-                k = "x";
-            } else if roll < 7 {
+            } else if roll < 5 {
                 self.edit_sop_text(r);
-                k = "soptext";
-            } else if roll < 9 {
+            } else if roll < 7 {
                 self.edit_sop_rule(r);
-                k = "soprule";
-            } else if roll < 10 {
+            } else if roll < 8 {
                 self.toggle_sop_node(r);
-                k = "sopnode";
-            } else if roll < 13 {
+            } else if roll < 11 {
                 self.edit_article(r);
-                k = "article";
             } else {
                 self.edit_case(r);
-                k = "case";
             }
-            *self.stats.t.entry(k).or_default() += t.elapsed();
+            if step == steps / 2 && mid_round_sync {
+                self.catch_up(&group);
+            }
         }
         if to_create > 0 {
             let r = self.rng.below(REPLICAS);
             self.create_cases(r, to_create);
         }
-        // The groups catch up internally, in a random order, before being split differently.
-        let mut order: Vec<usize> = (0..REPLICAS).collect();
-        self.rng.shuffle(&mut order);
-        for r in order {
-            let m = mates(r);
-            if !m.is_empty() {
-                let o = self.rng.pick(&m);
-                self.sync(r, o);
-            }
-        }
+        self.catch_up(&group);
     }
 
-    /// Everyone syncs with everyone, in a random order, until a whole pass moves nothing.
+    /// Everyone syncs with everyone, in a random order, until a whole pass moves nothing. Two
+    /// disjoint pairs at a time.
     fn heal(&mut self) {
         let mut pairs: Vec<(usize, usize)> = (0..REPLICAS)
             .flat_map(|a| (0..REPLICAS).map(move |b| (a, b)))
@@ -1221,9 +1224,25 @@ impl World {
                 self.seed
             );
             self.rng.shuffle(&mut pairs);
+            let mut left = pairs.clone();
             let mut moved = false;
-            for &(a, b) in &pairs {
-                moved |= self.sync(a, b);
+            while !left.is_empty() {
+                let mut busy = [false; REPLICAS];
+                let mut jobs = Vec::new();
+                left.retain(|&(a, b)| {
+                    if busy[a] || busy[b] {
+                        return true;
+                    }
+                    busy[a] = true;
+                    busy[b] = true;
+                    jobs.push((a, b));
+                    false
+                });
+                let jobs = jobs
+                    .into_iter()
+                    .map(|(a, b)| vec![self.link(a, b)])
+                    .collect();
+                moved |= self.run(jobs);
             }
             if !moved {
                 break;
@@ -1234,6 +1253,32 @@ impl World {
             self.seen.iter().all(|s| *s == all),
             "the model did not heal"
         );
+    }
+}
+
+/// One sync between two replicas: a session `a` opens to `b`, or `a` pulling from `b`.
+#[derive(Debug, Clone, Copy)]
+struct Sync {
+    a: usize,
+    b: usize,
+    session: bool,
+}
+
+impl Sync {
+    /// Runs it; returns how many documents received changes.
+    fn run(&self, stores: &[Store]) -> usize {
+        let (a, b) = (&stores[self.a], &stores[self.b]);
+        if !self.session {
+            return a.pull_from(b).unwrap();
+        }
+        let (ra, rb) = sync_pair(a, b, &SessionConfig::default())
+            .unwrap_or_else(|e| panic!("session {} -> {}: {e}", a.site(), b.site()));
+        assert!(ra.completed && rb.completed, "{ra:?} {rb:?}");
+        assert!(
+            ra.rejected.is_empty() && rb.rejected.is_empty(),
+            "{ra:?} {rb:?}"
+        );
+        ra.docs_received + rb.docs_received
     }
 }
 
@@ -1385,18 +1430,7 @@ fn partitioned_replicas_heal_to_one_state_with_every_merge_policy_intact() {
         let left = total - w.stats.cases;
         w.round(left / (rounds - i));
     }
-    eprintln!(
-        "rounds {:?} {:?} delivered {}",
-        started.elapsed(),
-        w.stats.t,
-        w.stats.delivered
-    );
     w.heal();
-    eprintln!(
-        "healed {:?} delivered {}",
-        started.elapsed(),
-        w.stats.delivered
-    );
     assert_eq!(w.stats.cases, total);
     // Reading back every document of every replica is most of the checking time: one thread
     // per replica.
@@ -1408,7 +1442,6 @@ fn partitioned_replicas_heal_to_one_state_with_every_merge_policy_intact() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).unzip()
     });
-    eprintln!("snap+integ {:?}", started.elapsed());
     assert_same_snapshots(&w, &snapshots);
     for (s, problems) in w.stores.iter().zip(&problems) {
         assert!(
@@ -1417,16 +1450,15 @@ fn partitioned_replicas_heal_to_one_state_with_every_merge_policy_intact() {
             s.site()
         );
     }
-    eprintln!("integ {:?}", started.elapsed());
     assert_sop_reported_alike(&w);
     let d = assert_merge_policies(&w);
-    eprintln!("policies {:?}", started.elapsed());
     let st = &w.stats;
     eprintln!(
         "convergence: seed {seed:#x}, {REPLICAS} replicas, {} cases, {} operations ({} refused \
-         on closed cases), {} partitioned rounds, {} syncs ({} sessions, {} pulls), healed in {} \
-         passes; decided by policy: {} status races, {} priority races, {} adds over concurrent \
-         removes, {} assignee conflicts listed; {} SOP edits left violations; {:.1?}",
+         on closed cases), {} partitioned rounds, {} syncs ({} sessions, {} pulls) delivering \
+         {} documents, healed in {} passes; decided by policy: {} status races, {} priority \
+         races, {} adds over concurrent removes, {} assignee conflicts listed; {} SOP edits \
+         left violations; {:.1?}",
         st.cases,
         st.ops,
         st.refused_closed,
@@ -1434,6 +1466,7 @@ fn partitioned_replicas_heal_to_one_state_with_every_merge_policy_intact() {
         st.sessions + st.pulls,
         st.sessions,
         st.pulls,
+        st.delivered,
         st.heal_passes,
         d.status_races,
         d.priority_races,
