@@ -67,10 +67,11 @@ pub fn test() -> Result<()> {
     std::fs::create_dir_all(&p.work)?;
     std::fs::create_dir_all(&p.tools)?;
 
+    build_rust(&p)?;
     let bindgen = uniffi_bindgen(&p, &target)?;
     let lib = build_library(&p, &target)?;
     generate(&p, &bindgen, &lib)?;
-    let hub = build_hub(&p, &target)?;
+    let hub = build_hub(&target);
     let plugin = build_plugin(&p, &target)?;
     test_c(&p, &lib, &plugin)?;
     test_python(&p, &lib, &hub, &plugin)?;
@@ -146,10 +147,36 @@ fn ensure_apt(probe: bool, packages: &[&str]) -> Result<()> {
     )
 }
 
-/// The uniffi code generator, built once per uniffi version and cached under
-/// `target/bindings-tools`. It is built from `dossier-ffi`'s `bindgen` feature, which would
-/// otherwise rebuild the library each time the FFI code changes; the generator itself does not
-/// depend on that code, only on the uniffi version.
+/// Builds everything the binding tests need from this workspace — the uniffi code generator,
+/// the `dossier-ffi` library and the `dossier` command (the hub) — in **one** cargo build over
+/// the whole workspace.
+///
+/// One build matters on a two-core CI machine: cargo unifies dependency features over the
+/// packages a command selects, so three `-p` builds (as this step used to run) each compiled
+/// tokio, rustls, wasmtime and friends with a feature set of their own, and none of them
+/// matched the one `cargo test --workspace` had just built (measured on a clean clone: 1,059 s
+/// for the generator, 277 s for the library, 620 s for the hub). Over the workspace the
+/// features match the test build's except for `dossier-ffi/bindgen` (uniffi's CLI), so little
+/// more than uniffi and `dossier-ffi` are compiled here.
+fn build_rust(p: &Paths) -> Result<()> {
+    run_in(
+        &p.root,
+        "build uniffi-bindgen, dossier-ffi and the hub",
+        &cargo(),
+        &[
+            "build",
+            "--workspace",
+            "--lib",
+            "--bins",
+            "--features",
+            "dossier-ffi/bindgen",
+        ],
+        &[],
+    )
+}
+
+/// The uniffi code generator from [`build_rust`], kept under `target/bindings-tools` by uniffi
+/// version.
 fn uniffi_bindgen(p: &Paths, target: &Path) -> Result<PathBuf> {
     let lock = std::fs::read_to_string(p.root.join("Cargo.lock")).context("reading Cargo.lock")?;
     let version = lock
@@ -159,38 +186,14 @@ fn uniffi_bindgen(p: &Paths, target: &Path) -> Result<PathBuf> {
         .map(|v| v.trim_end_matches('"').to_string())
         .context("uniffi is not in Cargo.lock")?;
     let cached = p.tools.join(format!("uniffi-bindgen-{version}"));
-    if !cached.exists() {
-        run_in(
-            &p.root,
-            "build uniffi-bindgen",
-            &cargo(),
-            &[
-                "build",
-                "-p",
-                "dossier-ffi",
-                "--features",
-                "bindgen",
-                "--bin",
-                "uniffi-bindgen",
-            ],
-            &[],
-        )?;
-        std::fs::copy(target.join("debug/uniffi-bindgen"), &cached)
-            .context("copying uniffi-bindgen")?;
-    }
+    std::fs::copy(target.join("debug/uniffi-bindgen"), &cached)
+        .context("copying uniffi-bindgen")?;
     Ok(cached)
 }
 
-/// Builds the cdylib (and staticlib) once and copies it to `target/bindings/lib`, where every
-/// language's test loads it.
+/// Copies the cdylib [`build_rust`] built to `target/bindings/lib`, where every language's
+/// test loads it.
 fn build_library(p: &Paths, target: &Path) -> Result<PathBuf> {
-    run_in(
-        &p.root,
-        "build dossier-ffi",
-        &cargo(),
-        &["build", "-p", "dossier-ffi", "--lib"],
-        &[],
-    )?;
     let name = format!(
         "{}dossier_ffi{}",
         std::env::consts::DLL_PREFIX,
@@ -203,19 +206,12 @@ fn build_library(p: &Paths, target: &Path) -> Result<PathBuf> {
     Ok(lib)
 }
 
-/// Builds the `dossier` command, whose `dossier serve` is the real hub the Python and Kotlin
-/// tests sync with (`DOSSIER_CLI` / `-Ddossier.cli`).
-fn build_hub(p: &Paths, target: &Path) -> Result<PathBuf> {
-    run_in(
-        &p.root,
-        "build dossier (the hub)",
-        &cargo(),
-        &["build", "-p", "dossier-cli", "--bin", "dossier"],
-        &[],
-    )?;
-    Ok(target
+/// The `dossier` command [`build_rust`] built, whose `dossier serve` is the real hub the Python
+/// and Kotlin tests sync with (`DOSSIER_CLI` / `-Ddossier.cli`).
+fn build_hub(target: &Path) -> PathBuf {
+    target
         .join("debug")
-        .join(format!("dossier{}", std::env::consts::EXE_SUFFIX)))
+        .join(format!("dossier{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// Builds the example plugin `in-upi-failed-txn` for wasm32-wasip2, the component every
