@@ -260,44 +260,6 @@ fn run_read_all(path: &Path) {
 const LIST_SQL: &str = "SELECT id, number, market, site, status, priority, category, subject, \
      assignee, created_at, updated_at, sla_due_at FROM cases c";
 
-type Row = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    i64,
-    i64,
-    Option<i64>,
-);
-
-fn rows(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> Vec<Row> {
-    let mut stmt = conn.prepare_cached(sql).unwrap();
-    stmt.query_map(args, |r| {
-        Ok((
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-            r.get(6)?,
-            r.get(7)?,
-            r.get(8)?,
-            r.get(9)?,
-            r.get(10)?,
-            r.get(11)?,
-        ))
-    })
-    .unwrap()
-    .collect::<Result<_, _>>()
-    .unwrap()
-}
-
 fn run_raw(path: &Path) {
     let (n, m) = sizes();
     let phase = Phase::start("open");
@@ -307,7 +269,7 @@ fn run_raw(path: &Path) {
     phase.end();
 
     let phase = Phase::start("list 50 open, breached of one market");
-    let breached = rows(
+    let breached = fixtures::case_rows(
         &conn,
         &format!(
             "{LIST_SQL} WHERE status = ?1 AND market = ?2 AND sla_due_at < ?3 \
@@ -319,7 +281,7 @@ fn run_raw(path: &Path) {
     phase.end();
 
     let phase = Phase::start(format!("list all {n} cases (kept)"));
-    let all = rows(
+    let all = fixtures::case_rows(
         &conn,
         &format!("{LIST_SQL} ORDER BY created_at DESC, id DESC LIMIT ?1"),
         [n as i64],

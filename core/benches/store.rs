@@ -332,21 +332,6 @@ const LIST_SQL: &str = "SELECT id, number, market, site, status, priority, categ
      assignee, created_at, updated_at, sla_due_at FROM cases c \
      WHERE status = ?1 AND market = ?2 AND sla_due_at < ?3 ORDER BY sla_due_at, id LIMIT ?4";
 
-type Row = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    i64,
-    i64,
-    Option<i64>,
-);
-
 /// 3. Listing 50 open, breached cases of one market; opening the store.
 fn list(c: &mut Criterion) {
     let n = list_cases();
@@ -378,27 +363,7 @@ fn list(c: &mut Criterion) {
     });
     g.bench_function("raw_sqlite", |b| {
         b.iter(|| {
-            let mut stmt = raw.prepare_cached(LIST_SQL).unwrap();
-            let rows: Vec<Row> = stmt
-                .query_map(params!["open", "IN-UPI", LIST_AT, 50], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                        r.get(8)?,
-                        r.get(9)?,
-                        r.get(10)?,
-                        r.get(11)?,
-                    ))
-                })
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
+            let rows = fixtures::case_rows(&raw, LIST_SQL, params!["open", "IN-UPI", LIST_AT, 50]);
             black_box(rows)
         })
     });

@@ -518,3 +518,48 @@ pub fn article_store(n: usize) -> PathBuf {
         }
     })
 }
+
+/// A `cases` projection row as the raw-SQLite baselines read it: id, number, market, site,
+/// status, priority, category, subject, assignee, created_at, updated_at, sla_due_at.
+pub type CaseRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+    i64,
+    Option<i64>,
+);
+
+/// Runs `sql` (selecting the [`CaseRow`] columns in order) and reads every row.
+pub fn case_rows(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    args: impl rusqlite::Params,
+) -> Vec<CaseRow> {
+    let mut stmt = conn.prepare_cached(sql).unwrap();
+    stmt.query_map(args, |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+            r.get(7)?,
+            r.get(8)?,
+            r.get(9)?,
+            r.get(10)?,
+            r.get(11)?,
+        ))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
