@@ -69,8 +69,25 @@ impl<'a> DocTx<'a> {
     }
 
     /// A map key that came from a user (a tag, a field name) is redacted like a value.
+    ///
+    /// Every method below that takes a map key redacts it itself, so no caller can store a key
+    /// unredacted; this is for callers that need the stored form of the key back (to read it
+    /// or to name it in an event).
     pub fn key(&mut self, path: &str, key: &str) -> String {
         self.clean(path, key).into_owned()
+    }
+
+    /// A property as it may be stored: map keys pass the redactor (a card number pasted as an
+    /// SLA metric, a field name or a tag is history for ever, exactly like a value); list
+    /// positions are numbers and pass as they are.
+    fn prop(&mut self, path: &str, prop: impl Into<Prop>) -> Prop {
+        match prop.into() {
+            Prop::Map(k) => match self.clean(path, &k) {
+                Cow::Borrowed(_) => Prop::Map(k),
+                Cow::Owned(clean) => Prop::Map(clean),
+            },
+            seq => seq,
+        }
     }
 
     pub fn put_str(
@@ -80,6 +97,7 @@ impl<'a> DocTx<'a> {
         path: &str,
         v: &str,
     ) -> Result<()> {
+        let prop = self.prop(path, prop);
         let v = self.clean(path, v);
         self.tx.put(obj, prop, v.as_ref())?;
         Ok(())
@@ -96,6 +114,7 @@ impl<'a> DocTx<'a> {
         v: &str,
     ) -> Result<()> {
         if redact::is_payment_reference(rail, v) {
+            let prop = self.prop(path, prop);
             self.tx.put(obj, prop, v)?;
             Ok(())
         } else {
@@ -128,16 +147,17 @@ impl<'a> DocTx<'a> {
             // Even code-chosen strings pass the redactor: it is cheap, and "no bypass" must hold
             // without having to audit every caller.
             let s = s.to_string();
-            return match prop.into() {
-                Prop::Map(k) => self.put_str(obj, k, "value", &s),
-                Prop::Seq(i) => self.put_str(obj, i, "value", &s),
-            };
+            return self.put_str(obj, prop, "value", &s);
         }
+        let prop = self.prop("key", prop);
         self.tx.put(obj, prop, v)?;
         Ok(())
     }
 
     pub fn delete(&mut self, obj: &ObjId, prop: impl Into<Prop>) -> Result<()> {
+        // A delete op names its key in the change, so the key is redacted too (and thereby
+        // deletes the entry that was stored under the redacted key).
+        let prop = self.prop("key", prop);
         self.tx.delete(obj, prop)?;
         Ok(())
     }
@@ -145,8 +165,9 @@ impl<'a> DocTx<'a> {
     /// Sets collaborative text, creating the Text object when absent. Only the difference is
     /// written, so concurrent edits elsewhere in the same text merge character by character.
     pub fn text(&mut self, obj: &ObjId, prop: &str, path: &str, v: &str) -> Result<()> {
+        let prop = self.prop(path, prop);
         let v = self.clean(path, v).into_owned();
-        let existing = match self.tx.get(obj, prop)? {
+        let existing = match self.tx.get(obj, prop.clone())? {
             Some((Value::Object(ObjType::Text), id)) => Some(id),
             _ => None,
         };
@@ -170,11 +191,13 @@ impl<'a> DocTx<'a> {
 
     /// A new empty map or list at `prop`, replacing whatever was there.
     pub fn new_object(&mut self, obj: &ObjId, prop: impl Into<Prop>, t: ObjType) -> Result<ObjId> {
+        let prop = self.prop("key", prop);
         Ok(self.tx.put_object(obj, prop, t)?)
     }
 
     fn object(&mut self, obj: &ObjId, prop: &str, t: ObjType) -> Result<ObjId> {
-        match self.tx.get(obj, prop)? {
+        let prop = self.prop("key", prop);
+        match self.tx.get(obj, prop.clone())? {
             Some((Value::Object(found), id)) if found == t => Ok(id),
             _ => Ok(self.tx.put_object(obj, prop, t)?),
         }
@@ -232,12 +255,20 @@ impl<'a> DocTx<'a> {
     /// Records one `redaction` event per redacted value (kind and place, never the value), then
     /// commits. Returns the new change's hash, or `None` when nothing changed.
     pub fn commit(mut self) -> Result<Option<ChangeHash>> {
+        // The change message is part of the document's history too: the author is whatever a
+        // host or `--author` said, and the op names a plugin. They pass the redactor like values.
+        let meta = ChangeMeta {
+            site: self.clean("site", &self.meta.site.clone()).into_owned(),
+            author: self.clean("author", &self.meta.author.clone()).into_owned(),
+            op: self.clean("op", &self.meta.op.clone()).into_owned(),
+            at: self.meta.at,
+        };
         let redactions = std::mem::take(&mut self.redactions);
         for (path, kind) in &redactions {
             let body = format!("{} removed from {}", kind.as_str(), path);
             self.event("redaction", &body, "internal")?;
         }
-        let message = serde_json::to_string(&self.meta)
+        let message = serde_json::to_string(&meta)
             .map_err(|e| Error::invalid("change message", e.to_string()))?;
         let (hash, _) = self.tx.commit_with(
             CommitOptions::default()

@@ -170,20 +170,34 @@ pub enum Error {
     /// An I/O error.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// The store file (or its WAL) has permissions that put the site's key at risk; the store
+    /// was not opened.
+    #[error("the store file {} is not private (mode {mode:03o}): {reason}", path.display())]
+    InsecureFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Its permission bits.
+        mode: u32,
+        /// Why it is refused and what to do.
+        reason: String,
+    },
 }
 
 impl Error {
+    /// Error messages are printed, logged and sent to peers: what the user typed is quoted in
+    /// them only after the redactor, so a card number typed where a case number was expected
+    /// goes nowhere.
     pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::Invalid {
-            field: field.into(),
-            reason: reason.into(),
+            field: crate::redact::redact(&field.into()).text,
+            reason: crate::redact::redact(&reason.into()).text,
         }
     }
 
     pub(crate) fn not_found(kind: &'static str, key: impl Into<String>) -> Self {
         Error::NotFound {
             kind,
-            key: key.into(),
+            key: crate::redact::redact(&key.into()).text,
         }
     }
 

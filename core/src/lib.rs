@@ -16,6 +16,8 @@
 //! | [`history`] | who changed what, views at earlier heads, unresolved conflicts |
 //! | [`plugin`] | workflow plugins: signed packages, trusted publishers, actions and the hook a plugin host implements |
 //! | [`exchange`] | change packs: exchanging changes between stores without a network |
+//! | [`files`] | private (0600) files: the store, bundles, key files |
+//! | [`doctor`] | finding card data that an existing store already holds, in history or file bytes |
 //! | [`sync`] | authenticated, scoped sync with peers: the sans-I/O session engine, keys, peers and scopes, signed bundle files |
 //! | [`time`] | UTC dates and RFC 3339 times from and to epoch milliseconds |
 //! | [`redact`] | card-number and security-code redaction (PCI DSS) |
@@ -57,8 +59,10 @@ pub mod article;
 mod cache;
 pub mod case;
 mod doc;
+pub mod doctor;
 pub mod error;
 pub mod exchange;
+pub mod files;
 pub mod history;
 mod id;
 mod incoming;

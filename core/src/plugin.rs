@@ -734,6 +734,17 @@ impl Store {
     /// # Errors
     /// Storage errors.
     pub fn put_plugin_code(&self, sha256: &str, engine: &str, bytes: &[u8]) -> Result<()> {
+        // The table is outside any document, so nothing here passes the redactor: accept only
+        // what a host writes, a SHA-256 in hex and an engine name without card data.
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::invalid("sha256", "expected 64 hexadecimal digits"));
+        }
+        if engine.is_empty() || engine.len() > 200 || crate::redact::contains_sensitive(engine) {
+            return Err(Error::invalid(
+                "engine",
+                "expected a compiler name and version",
+            ));
+        }
         let at = self.now();
         self.write("plugin.code", Origin::Local, |w| {
             w.tx.execute(

@@ -184,6 +184,16 @@ pub fn contains_sensitive(input: &str) -> bool {
     !analyze(input).is_empty()
 }
 
+/// Where [`redact`] would mask a card number in `input`: byte ranges and brands. For tools that
+/// must say *where* card data sits without repeating it (`Store::scan_card_data`).
+pub(crate) fn card_number_spans(input: &str) -> Vec<(Range<usize>, FindingKind)> {
+    analyze(input)
+        .into_iter()
+        .filter(|e| matches!(e.kind, FindingKind::CardNumber { .. }))
+        .map(|e| (e.span, e.kind))
+        .collect()
+}
+
 /// True when `value` has the payment rail's own reference format and must be kept verbatim
 /// even if its digits pass Luhn.
 ///

@@ -204,13 +204,17 @@ pub(crate) fn validate_site(site: &str) -> Result<()> {
         && site.starts_with(|c: char| c.is_ascii_uppercase())
         && site
             .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        // A site id prefixes every case number and goes into every change: "A378282246310005"
+        // has the right shape and carries an Amex number.
+        && !crate::redact::contains_sensitive(site);
     if ok {
         Ok(())
     } else {
         Err(Error::invalid(
             "site",
-            "use 1-16 uppercase letters and digits, starting with a letter (e.g. MX1)",
+            "use 1-16 uppercase letters and digits, starting with a letter (e.g. MX1), \
+             and no card number",
         ))
     }
 }
@@ -250,6 +254,7 @@ impl Store {
         if let Some(site) = &options.site {
             validate_site(site)?;
         }
+        crate::files::secure_store_file(&path)?;
         let mut conn = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -290,7 +295,12 @@ impl Store {
             }
             (None, None) => return Err(Error::NotInitialized),
         };
-        let author = options.author.unwrap_or_else(|| site.clone());
+        // The author goes into every change message and event of this handle: a host that
+        // passes a user-typed name must not be able to put a card number there.
+        let author = match options.author {
+            Some(a) => crate::redact::redact(&a).text,
+            None => site.clone(),
+        };
         Ok(Store {
             inner: Arc::new(Inner {
                 path,

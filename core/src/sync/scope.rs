@@ -79,6 +79,8 @@ fn valid_market(m: &str) -> bool {
         && m.len() <= 32
         && m.chars()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        // Scopes are stored in `sync_peers`, outside any document and its redactor.
+        && !crate::redact::contains_sensitive(m)
 }
 
 impl FromStr for Scope {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use dossier::{CaseUpdate, Category, NewArticle, NewCase, Payment};
-use dossier_tests::{TestClock, luhn_complete, open_site, raw_bytes_contain};
+use dossier_tests::{TestClock, luhn_complete, open_site, raw_bytes_contain, store_files};
 
 /// Luhn-valid numbers of many brands, with how customers type them.
 fn pasted_cards() -> Vec<(String, String)> {
@@ -237,4 +237,742 @@ fn repack(pack: &[u8], changes: &[Vec<u8>]) -> Vec<u8> {
         out.extend_from_slice(c);
     }
     out
+}
+
+/// Every public `Store` function that takes text, read from the crate's own source: each
+/// `pub fn` in an `impl Store` block whose parameters carry a string, a byte buffer or a record
+/// with strings in it. Reading the source (not a list kept here) is what makes a new entry point
+/// fail [`every_public_write_entry_point_redacts_every_text_parameter`] until it is driven.
+fn store_functions_taking_text() -> BTreeMap<String, String> {
+    const TEXT_TYPES: &[&str] = &[
+        "&str",
+        "String",
+        "NewCase",
+        "CaseUpdate",
+        "NewArticle",
+        "SopDefinition",
+        "Node",
+        "PluginManifest",
+        "PluginPackage",
+        "Action",
+        "[u8]",
+        "Vec<u8>",
+        "StoreOptions",
+        "Scope",
+        "&Store",
+    ];
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/src");
+    let mut files = Vec::new();
+    let mut dirs = vec![src];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                files.push(p);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let (mut depth, mut impl_depth) = (0i64, None::<i64>);
+        for (i, line) in lines.iter().enumerate() {
+            let t = line.trim();
+            if impl_depth.is_none() && t.starts_with("impl Store {") {
+                impl_depth = Some(depth);
+            }
+            if let Some(d) = impl_depth
+                && depth == d + 1
+                && t.starts_with("pub fn ")
+            {
+                let mut sig = t.to_string();
+                let mut j = i;
+                while !sig.contains('{') && j + 1 < lines.len() {
+                    j += 1;
+                    sig.push_str(lines[j].trim());
+                }
+                let name = sig["pub fn ".len()..]
+                    .split(['(', '<'])
+                    .next()
+                    .unwrap()
+                    .to_string();
+                // The parameter list: from the first `(` to its matching `)`.
+                let open = sig.find('(').unwrap_or(sig.len());
+                let mut level = 0;
+                let mut end = sig.len();
+                for (k, c) in sig[open..].char_indices() {
+                    level += match c {
+                        '(' => 1,
+                        ')' => -1,
+                        _ => 0,
+                    };
+                    if level == 0 {
+                        end = open + k;
+                        break;
+                    }
+                }
+                let params = sig.get(open..end).unwrap_or("");
+                if TEXT_TYPES.iter().any(|t| params.contains(t)) {
+                    out.insert(name, f.display().to_string());
+                }
+            }
+            depth += line.matches('{').count() as i64 - line.matches('}').count() as i64;
+            if impl_depth.is_some_and(|d| depth <= d) {
+                impl_depth = None;
+            }
+        }
+    }
+    out
+}
+
+/// Functions that take text but store none of it: lookups, searches, dry walks, exports, and
+/// deletes by key. Everything else that takes text must be driven below.
+const STORE_NO_TEXT: &[&str] = &[
+    "resolve_case",
+    "case",
+    "case_at",
+    "search_articles",
+    "plugin",
+    "active_plugins",
+    "plugin_code",
+    "walk_sop",
+    "export_bundle",
+    "peer",
+    "remove_peer",
+];
+
+/// Distinct Luhn-valid card numbers of several brands, so a leak names its entry point.
+struct Cards {
+    /// Digits, as typed, and where they were put.
+    issued: Vec<(String, String, String)>,
+}
+
+impl Cards {
+    /// A new number, typed the way `n` picks (plain, spaced or dashed), noted with `label`.
+    fn next(&mut self, label: &str) -> String {
+        let n = self.issued.len();
+        let digits = match n % 4 {
+            0 => luhn_complete(&format!("4{:06}", 100_000 + n), 16, 3),
+            1 => luhn_complete(&format!("51{:05}", 10_000 + n), 16, 7),
+            2 => luhn_complete(&format!("37{:05}", 10_000 + n), 15, 1),
+            _ => luhn_complete(&format!("6011{:04}", 1_000 + n), 16, 9),
+        };
+        let typed = match n % 3 {
+            0 => digits.clone(),
+            1 => digits
+                .as_bytes()
+                .chunks(4)
+                .map(|c| String::from_utf8_lossy(c).to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+            _ => digits
+                .as_bytes()
+                .chunks(4)
+                .map(|c| String::from_utf8_lossy(c).to_string())
+                .collect::<Vec<_>>()
+                .join("-"),
+        };
+        self.issued.push((digits, typed.clone(), label.to_string()));
+        typed
+    }
+
+    /// A text with a fresh card number in it.
+    fn text(&mut self, label: &str) -> String {
+        format!("pasted {} here", self.next(label))
+    }
+
+    /// A key-like token that is a card number (for keys, metrics, tags, ids).
+    fn token(&mut self, label: &str) -> String {
+        let typed = self.next(label);
+        typed.replace(' ', "-")
+    }
+}
+
+/// The runs of at least 12 ASCII digits in `bytes`, each joined across single spaces and dashes
+/// (the way card numbers are typed) and returned as digits only.
+fn digit_runs(bytes: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut run = String::new();
+    for (i, &b) in bytes.iter().enumerate() {
+        if b.is_ascii_digit() {
+            run.push(char::from(b));
+            continue;
+        }
+        let joins = matches!(b, b' ' | b'-')
+            && !run.is_empty()
+            && bytes.get(i + 1).is_some_and(u8::is_ascii_digit);
+        if !joins {
+            if run.len() >= 12 {
+                out.push(std::mem::take(&mut run));
+            }
+            run.clear();
+        }
+    }
+    if run.len() >= 12 {
+        out.push(run);
+    }
+    out
+}
+
+/// Every string and map key of every change of every document in the file, decoded with
+/// automerge itself (not with the code under test), plus each change message.
+fn every_change_string(db: &std::path::Path) -> Vec<String> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut docs = conn.prepare("SELECT id, snapshot FROM docs").unwrap();
+    let rows: Vec<(String, Vec<u8>)> = docs
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut out = Vec::new();
+    for (id, snapshot) in rows {
+        let mut doc = automerge::Automerge::load(&snapshot).unwrap();
+        let mut changes = conn
+            .prepare("SELECT bytes FROM changes WHERE doc_id = ?1 ORDER BY seq")
+            .unwrap();
+        let pending: Vec<Vec<u8>> = changes
+            .query_map([&id], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        for bytes in pending {
+            doc.load_incremental(&bytes).unwrap();
+        }
+        for change in doc.get_changes(&[]) {
+            let decoded = change.decode();
+            out.extend(decoded.message.clone());
+            let mut run = String::new();
+            for op in &decoded.operations {
+                if let automerge::legacy::Key::Map(k) = &op.key {
+                    out.push(k.to_string());
+                }
+                match &op.action {
+                    automerge::legacy::OpType::Put(automerge::ScalarValue::Str(s)) => {
+                        run.push_str(s);
+                        out.push(s.to_string());
+                    }
+                    _ => out.push(std::mem::take(&mut run)),
+                }
+            }
+            out.push(run);
+        }
+    }
+    out
+}
+
+#[test]
+fn every_public_write_entry_point_redacts_every_text_parameter() {
+    use dossier::plugin::{Action, PluginManifest, PluginRef, Trigger};
+    use dossier::sop::SopDefinition;
+    use dossier::{Dispute, Store, StoreOptions};
+
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::new();
+    let mut cards = Cards { issued: Vec::new() };
+    let mut driven = std::collections::BTreeSet::new();
+    let db = dir.path().join("MX1.db");
+
+    // open: the author goes into every change message and event.
+    let author = cards.text("open: author");
+    let store = Store::open(
+        &db,
+        StoreOptions {
+            site: Some("MX1".into()),
+            author: Some(author),
+            clock: Some(clock.clock()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let site_card = format!("A{}", luhn_complete("37828224631", 15, 0));
+    assert!(
+        Store::open(
+            dir.path().join("other.db"),
+            StoreOptions {
+                site: Some(site_card),
+                ..Default::default()
+            }
+        )
+        .is_err(),
+        "a site id that carries a card number is refused"
+    );
+    driven.insert("open");
+
+    let full_case = |cards: &mut Cards, label: &str| {
+        let mut new = NewCase::new("ES", Category::ChargebackDispute, &cards.text(label));
+        new.description = Some(cards.text(label));
+        new.locale = Some(cards.token(label));
+        new.channel = Some(cards.token(label));
+        new.assignee = Some(cards.text(label));
+        new.subcategory = Some(cards.token(label));
+        new.tags = vec![cards.token(label)];
+        new.fields = BTreeMap::from([(cards.token(label), cards.text(label))]);
+        new.payment = Some(Payment {
+            rail: Some(cards.token(label)),
+            txn_ref: Some(cards.text(label)),
+            network_ref: Some(cards.token(label)),
+            currency: Some(cards.token(label)),
+            card: Some(dossier::case::Card {
+                brand: Some(cards.token(label)),
+                bin: Some(cards.token(label)),
+                last4: Some(cards.token(label)),
+            }),
+            ..Default::default()
+        });
+        new.dispute = Some(Dispute {
+            network: Some(cards.token(label)),
+            reason_code: Some(cards.token(label)),
+            stage: Some(cards.token(label)),
+            ..Default::default()
+        });
+        new
+    };
+    // Each record field is tried on its own too, so a field whose validation refuses a card
+    // number does not hide the others.
+    let case = store.create_case(full_case(&mut cards, "create_case")).ok();
+    let case = match case {
+        Some(c) => c,
+        None => {
+            let mut plain = NewCase::new(
+                "ES",
+                Category::ChargebackDispute,
+                &cards.text("create_case: subject"),
+            );
+            plain.description = Some(cards.text("create_case: description"));
+            plain.assignee = Some(cards.text("create_case: assignee"));
+            plain.fields = BTreeMap::from([(
+                cards.token("create_case: field name"),
+                cards.text("create_case: field value"),
+            )]);
+            plain.tags = vec![cards.token("create_case: tag")];
+            store.create_case(plain).unwrap()
+        }
+    };
+    driven.insert("create_case");
+    let _ = store.create_cases(&[full_case(&mut cards, "create_cases")]);
+    let mut plain = NewCase::new("ES", Category::Fraud, &cards.text("create_cases: subject"));
+    plain.description = Some(cards.text("create_cases: description"));
+    store.create_cases(&[plain]).unwrap();
+    driven.insert("create_cases");
+
+    let update = |cards: &mut Cards| CaseUpdate {
+        assignee: Some(Some(cards.text("update_case: assignee"))),
+        subcategory: Some(cards.token("update_case: subcategory")),
+        root_cause: Some(cards.token("update_case: root_cause")),
+        add_tags: vec![cards.token("update_case: add tag")],
+        remove_tags: vec![cards.token("update_case: remove tag")],
+        fields: BTreeMap::from([(
+            cards.token("update_case: field name"),
+            Some(cards.text("update_case: field value")),
+        )]),
+        payment: Some(Payment {
+            txn_ref: Some(cards.text("update_case: txn_ref")),
+            network_ref: Some(cards.token("update_case: network_ref")),
+            ..Default::default()
+        }),
+        dispute: Some(Dispute {
+            reason_code: Some(cards.token("update_case: reason_code")),
+            ..Default::default()
+        }),
+        problem: Some(cards.token("update_case: problem")),
+        ..Default::default()
+    };
+    let _ = store.update_case(&case.number, update(&mut cards));
+    store
+        .update_case(
+            &case.number,
+            CaseUpdate {
+                assignee: Some(Some(cards.text("update_case: assignee alone"))),
+                fields: BTreeMap::from([(
+                    cards.token("update_case: field name alone"),
+                    Some(cards.text("update_case: field value alone")),
+                )]),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let _ = store.update_case(&cards.token("update_case: key"), CaseUpdate::default());
+    driven.insert("update_case");
+
+    store
+        .add_note(&case.number, &cards.text("add_note"), true)
+        .unwrap();
+    let _ = store.add_note(&cards.token("add_note: key"), "x", false);
+    driven.insert("add_note");
+    let _ = store.escalate(
+        &case.number,
+        &cards.token("escalate: to"),
+        &cards.text("escalate: reason"),
+    );
+    store
+        .escalate(&case.number, "risk", &cards.text("escalate: reason alone"))
+        .unwrap();
+    driven.insert("escalate");
+    let metric = cards.token("set_sla: metric");
+    let _ = store.set_sla(&case.number, &metric, 1_000);
+    let _ = store.mark_sla_met(&case.number, &metric);
+    driven.insert("set_sla");
+    let _ = store.mark_sla_met(&case.number, &cards.token("mark_sla_met: metric"));
+    driven.insert("mark_sla_met");
+
+    // SOPs: every string of a real definition gets a card number, and card-number keys are
+    // added where the format has free keys (locales, action parameters).
+    let json = include_str!("../../../core/src/sop/testdata/card_dispute_intake.json");
+    let base: SopDefinition = serde_json::from_str(json).unwrap();
+    let carded = |cards: &mut Cards, label: &str| {
+        let mut def = base.clone();
+        def.title = cards.text(label);
+        for node in def.nodes.values_mut() {
+            for t in node.text.values_mut() {
+                t.push_str(&cards.text(label));
+            }
+            for a in &mut node.answers {
+                for l in a.label.values_mut() {
+                    l.push_str(&cards.text(label));
+                }
+            }
+            if let Some(action) = &mut node.action {
+                action.params.insert(cards.token(label), cards.text(label));
+            }
+            if let Some(o) = &mut node.outcome {
+                o.label.push_str(&cards.text(label));
+            }
+        }
+        for f in &mut def.tests {
+            f.name.push_str(&cards.text(label));
+        }
+        def
+    };
+    let sop = store.create_sop(&carded(&mut cards, "create_sop")).unwrap();
+    driven.insert("create_sop");
+    let imported = serde_json::to_string(&carded(&mut cards, "import_sop_json")).unwrap();
+    store
+        .import_sop_json(&imported, &cards.text("import_sop_json: source name"))
+        .unwrap();
+    let _ = store.import_sop_json(
+        &format!("{{\"title\": \"{}\"", cards.text("import_sop_json: broken")),
+        "x.json",
+    );
+    driven.insert("import_sop_json");
+    store
+        .update_sop(&sop.id, &carded(&mut cards, "update_sop"))
+        .unwrap();
+    driven.insert("update_sop");
+    let node = base.entry.clone();
+    store
+        .set_sop_text(
+            &sop.id,
+            &node,
+            &base.master_locale,
+            &cards.text("set_sop_text"),
+        )
+        .unwrap();
+    let _ = store.set_sop_text(&sop.id, &node, &cards.token("set_sop_text: locale"), "x");
+    let _ = store.set_sop_text(&sop.id, &cards.token("set_sop_text: node"), "en", "x");
+    driven.insert("set_sop_text");
+    let mut new_node = base.nodes[&node].clone();
+    new_node.text.insert(
+        cards.token("upsert_sop_node: locale"),
+        cards.text("upsert_sop_node: text"),
+    );
+    let _ = store.upsert_sop_node(&sop.id, &cards.token("upsert_sop_node: id"), &new_node);
+    store.upsert_sop_node(&sop.id, &node, &new_node).unwrap();
+    driven.insert("upsert_sop_node");
+    let _ = store.remove_sop_node(&sop.id, &cards.token("remove_sop_node: id"));
+    driven.insert("remove_sop_node");
+    let _ = store.record_sop_run(
+        &case.number,
+        &sop.id,
+        &[cards.text("record_sop_run: answer")],
+    );
+    driven.insert("record_sop_run");
+
+    // Articles.
+    let article = |cards: &mut Cards, label: &str| NewArticle {
+        title: [
+            ("es".to_string(), cards.text(label)),
+            (cards.token(label), cards.text(label)),
+        ]
+        .into(),
+        body: [("es".to_string(), cards.text(label))].into(),
+        markets: vec![cards.token(label)],
+        categories: vec![cards.token(label)],
+        related_sops: vec![cards.token(label)],
+        ..Default::default()
+    };
+    let _ = store.create_article(article(&mut cards, "create_article"));
+    let a = store
+        .create_article(NewArticle {
+            title: [("es".to_string(), cards.text("create_article: title"))].into(),
+            body: [("es".to_string(), cards.text("create_article: body"))].into(),
+            ..Default::default()
+        })
+        .unwrap();
+    driven.insert("create_article");
+    let _ = store.create_articles(&[article(&mut cards, "create_articles")]);
+    driven.insert("create_articles");
+    store
+        .edit_article(
+            &a.id,
+            "es",
+            Some(&cards.text("edit_article: title")),
+            Some(&cards.text("edit_article: body")),
+        )
+        .unwrap();
+    let _ = store.edit_article(&a.id, &cards.token("edit_article: locale"), Some("t"), None);
+    driven.insert("edit_article");
+
+    // Plugins: a package with card numbers in its manifest, and every action a plugin can ask
+    // for. The match has no wildcard: a new action fails to compile here until it is driven.
+    let manifest = |cards: &mut Cards| PluginManifest {
+        name: cards.token("sign_plugin: name"),
+        version: "1.0.0".into(),
+        api: "0.1.0".into(),
+        markets: vec![cards.token("sign_plugin: market")],
+        triggers: vec![Trigger::CaseCreated],
+        description: cards.text("sign_plugin: description"),
+        tables: BTreeMap::from([(
+            cards.token("sign_plugin: table"),
+            BTreeMap::from([(
+                cards.token("sign_plugin: table key"),
+                cards.text("sign_plugin: table value"),
+            )]),
+        )]),
+    };
+    if let Ok(pkg) = store.sign_plugin(manifest(&mut cards), b"\0asm".to_vec()) {
+        let _ = store.install_plugin(&pkg);
+    }
+    let mut ok_manifest = manifest(&mut cards);
+    ok_manifest.name = "carded".into();
+    ok_manifest.markets = vec!["ES".into()];
+    ok_manifest.tables = BTreeMap::from([(
+        "t".to_string(),
+        BTreeMap::from([("k".to_string(), cards.text("install_plugin: table value"))]),
+    )]);
+    if let Ok(pkg) = store.sign_plugin(ok_manifest, b"\0asm\x01\0\0\0".to_vec()) {
+        let _ = store.install_plugin(&pkg);
+    }
+    driven.insert("sign_plugin");
+    driven.insert("install_plugin");
+    // The bytes are machine code the host compiled, not text.
+    let _ = store.put_plugin_code(&cards.token("put_plugin_code: sha"), "e", b"\x90");
+    let _ = store.put_plugin_code(
+        &"ab".repeat(32),
+        &cards.text("put_plugin_code: engine"),
+        b"\x90",
+    );
+    driven.insert("put_plugin_code");
+    let plugin = PluginRef {
+        name: cards.token("apply_plugin_actions: plugin name"),
+        version: "1.0.0".into(),
+    };
+    let every_action = |cards: &mut Cards| {
+        let actions = vec![
+            Action::SetField {
+                name: cards.token("action: set-field name"),
+                value: cards.text("action: set-field value"),
+            },
+            Action::SetField {
+                name: "note".into(),
+                value: cards.text("action: set-field value alone"),
+            },
+            Action::AddTag {
+                tag: cards.token("action: add-tag"),
+            },
+            Action::RemoveTag {
+                tag: cards.token("action: remove-tag"),
+            },
+            Action::SetPriority {
+                priority: dossier::Priority::High,
+            },
+            Action::SetStatus {
+                status: dossier::Status::Open,
+            },
+            Action::Escalate {
+                to: cards.token("action: escalate to"),
+                reason: cards.text("action: escalate reason"),
+            },
+            Action::SetSlaDeadline {
+                metric: cards.token("action: sla metric"),
+                due_at: 5,
+            },
+            Action::RequireField {
+                name: cards.token("action: require-field name"),
+                reason: cards.text("action: require-field reason"),
+            },
+            Action::AddNote {
+                body: cards.text("action: add-note"),
+                public: false,
+            },
+            Action::Route {
+                queue: cards.token("action: route"),
+            },
+            Action::RefuseSolve {
+                reason: cards.text("action: refuse-solve"),
+            },
+        ];
+        for a in &actions {
+            match a {
+                Action::SetField { .. }
+                | Action::AddTag { .. }
+                | Action::RemoveTag { .. }
+                | Action::SetPriority { .. }
+                | Action::SetStatus { .. }
+                | Action::Escalate { .. }
+                | Action::SetSlaDeadline { .. }
+                | Action::RequireField { .. }
+                | Action::AddNote { .. }
+                | Action::Route { .. }
+                | Action::RefuseSolve { .. } => {}
+            }
+        }
+        actions
+    };
+    // One action at a time (a batch with one refused action applies none), then all at once.
+    for action in every_action(&mut cards) {
+        let _ = store.apply_plugin_actions(&case.number, &plugin, Trigger::CaseUpdated, &[action]);
+    }
+    let named = PluginRef {
+        name: "carded".into(),
+        version: "1.0.0".into(),
+    };
+    for action in every_action(&mut cards) {
+        let _ = store.apply_plugin_actions(&case.number, &named, Trigger::CaseUpdated, &[action]);
+    }
+    driven.insert("apply_plugin_actions");
+    let _ = store.run_plugins(&cards.token("run_plugins: key"), Trigger::SlaCheck);
+    driven.insert("run_plugins");
+
+    // Peers and scopes live in SQL tables, outside any document and its redactor.
+    let key = store.public_key().unwrap();
+    assert!(
+        store
+            .add_peer(
+                &format!("A{}", luhn_complete("37144963539", 15, 0)),
+                key,
+                vec![]
+            )
+            .is_err()
+    );
+    let carded_scope = format!("{}:ro", luhn_complete("4000056", 16, 5));
+    assert!(
+        carded_scope.parse::<dossier::sync::Scope>().is_err(),
+        "a scope market that is a card number is refused"
+    );
+    driven.insert("add_peer");
+
+    // Ingress from another replica: what it wrote with card numbers arrives redacted.
+    let other = open_site(dir.path(), "BLR2", "ana", &clock);
+    let mut n = NewCase::new(
+        "ES",
+        Category::Refund,
+        &cards.text("apply_changes: subject"),
+    );
+    n.fields = BTreeMap::from([(
+        cards.token("apply_changes: field name"),
+        cards.text("apply_changes: value"),
+    )]);
+    let remote = other.create_case(n).unwrap();
+    let pack = other.changes_since(&remote.id, &[]).unwrap();
+    store.apply_changes(&pack).unwrap();
+    driven.insert("apply_changes");
+    let mut n = NewCase::new("ES", Category::Refund, &cards.text("pull_from: subject"));
+    n.description = Some(cards.text("pull_from: description"));
+    other.create_case(n).unwrap();
+    store.pull_from(&other).unwrap();
+    driven.insert("pull_from");
+    store
+        .add_peer(
+            "BLR2",
+            other.public_key().unwrap(),
+            vec![dossier::sync::Scope::everything()],
+        )
+        .unwrap();
+    other
+        .add_peer(
+            "MX1",
+            store.public_key().unwrap(),
+            vec![dossier::sync::Scope::everything()],
+        )
+        .unwrap();
+    other
+        .create_case(NewCase::new(
+            "ES",
+            Category::Refund,
+            &cards.text("import_bundle: subject"),
+        ))
+        .unwrap();
+    let bundle = other.export_bundle("MX1").unwrap();
+    store.import_bundle(&bundle.bytes).unwrap();
+    driven.insert("import_bundle");
+    drop(other);
+
+    // Read-only calls with card numbers must not store them either.
+    let _ = store.search_articles(&cards.text("search_articles"), Some("es"), 5);
+    let _ = store.case(&cards.token("case: key"));
+    let _ = store.walk_sop(&sop.id, None, &[cards.text("walk_sop: answer")]);
+    let scan = store.scan_card_data().unwrap();
+    drop(store);
+
+    // The registry: every function that takes text is either driven above or stores none.
+    let found = store_functions_taking_text();
+    let mut expected: std::collections::BTreeSet<&str> = driven.iter().copied().collect();
+    expected.extend(STORE_NO_TEXT.iter().copied());
+    let found_names: std::collections::BTreeSet<&str> = found.keys().map(String::as_str).collect();
+    let undriven: Vec<String> = found
+        .iter()
+        .filter(|(n, _)| !expected.contains(n.as_str()))
+        .map(|(n, f)| format!("{n} ({f})"))
+        .collect();
+    assert!(
+        undriven.is_empty(),
+        "Store functions that take text but are neither driven with card numbers here nor \
+         listed in STORE_NO_TEXT: {undriven:?}"
+    );
+    let stale: Vec<&&str> = expected
+        .iter()
+        .filter(|n| !found_names.contains(**n))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "listed here but not in the source any more: {stale:?}"
+    );
+
+    // No issued number, in any form, in any file or any change. Digit runs are read once
+    // (joined across single spaces and dashes, as numbers are typed), then searched.
+    let changes: Vec<String> = every_change_string(&db)
+        .iter()
+        .map(|s| s.chars().filter(char::is_ascii_digit).collect::<String>())
+        .filter(|d| d.len() >= 12)
+        .collect();
+    let mut file_runs = Vec::new();
+    for p in store_files(&db) {
+        file_runs.extend(digit_runs(&std::fs::read(p).unwrap()));
+    }
+    let mut leaks = Vec::new();
+    for (digits, _, label) in &cards.issued {
+        let in_changes = changes.iter().any(|d| d.contains(digits.as_str()));
+        let in_files = file_runs.iter().any(|d| d.contains(digits.as_str()));
+        if in_changes || in_files {
+            leaks.push(format!(
+                "{label} (changes: {in_changes}, files: {in_files})"
+            ));
+        }
+    }
+    assert!(leaks.is_empty(), "card numbers stored through: {leaks:#?}");
+    assert!(
+        scan.is_clean(),
+        "the store's own scan agrees: {:?}",
+        scan.findings
+    );
+    assert!(
+        cards.issued.len() > 100,
+        "{} numbers tried",
+        cards.issued.len()
+    );
 }

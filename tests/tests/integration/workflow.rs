@@ -468,13 +468,23 @@ fn compiled_code_is_cached_per_engine() {
     let dir = tempfile::tempdir().unwrap();
     let clock = TestClock::new();
     let store = open_site(dir.path(), "BLR2", "asha", &clock);
-    assert_eq!(store.plugin_code("abc", "wasmtime-48").unwrap(), None);
-    store
-        .put_plugin_code("abc", "wasmtime-48", b"code")
-        .unwrap();
+    let sha = "ab".repeat(32);
+    assert_eq!(store.plugin_code(&sha, "wasmtime-48").unwrap(), None);
+    store.put_plugin_code(&sha, "wasmtime-48", b"code").unwrap();
     assert_eq!(
-        store.plugin_code("abc", "wasmtime-48").unwrap().as_deref(),
+        store.plugin_code(&sha, "wasmtime-48").unwrap().as_deref(),
         Some(&b"code"[..])
     );
-    assert_eq!(store.plugin_code("abc", "wasmtime-49").unwrap(), None);
+    assert_eq!(store.plugin_code(&sha, "wasmtime-49").unwrap(), None);
+    // The cache table is outside every document: only a hash and an engine name go in.
+    assert!(
+        store
+            .put_plugin_code("abc", "wasmtime-48", b"code")
+            .is_err()
+    );
+    assert!(
+        store
+            .put_plugin_code(&sha, "engine 4111 1111 1111 1111", b"code")
+            .is_err()
+    );
 }
