@@ -12,6 +12,7 @@
 
 mod case;
 mod demo;
+mod doctor;
 mod kb;
 mod output;
 mod plugin;
@@ -90,6 +91,10 @@ enum Command {
     Sync(sync::SyncArgs),
     /// Operations report: volume, root causes, SLA, escalations, SOP drop-off, articles to verify.
     Report(report::ReportArgs),
+    /// Check the store: SQLite integrity, every document against its projection, and card
+    /// data anywhere in its history or file bytes (printed by place, never by value). Exits 1
+    /// when anything is found.
+    Doctor,
     /// Two offline vendor sites merging cases and an SOP, in a temporary directory.
     Demo {
         /// Keep the demo's store files instead of deleting them at the end.
@@ -223,6 +228,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Sync(a) => sync::run_sync(&open_store(g)?, &a, g.json),
         Command::Plugin(cmd) => plugin::run(g, cmd, out),
         Command::Report(args) => report::run(&open_store(g)?, &args, g.json),
+        Command::Doctor => doctor::run(&open_store(g)?, g.json, out),
         Command::Demo {
             keep,
             report,
@@ -259,6 +265,10 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod redaction_tests;
 
 #[cfg(test)]
 mod tests {

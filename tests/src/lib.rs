@@ -104,3 +104,47 @@ pub fn luhn_complete(prefix: &str, len: usize, fill: u8) -> String {
     digits.push(((10 - sum % 10) % 10) as u8);
     digits.iter().map(|d| char::from(b'0' + d)).collect()
 }
+
+/// Writes a change carrying `card` (as a map key and a value) into case `number`'s history the
+/// way an earlier version of Dossier could have (SLA metric names were not redacted): straight
+/// into the `changes` table, past every check.
+pub fn plant_card_in_history(db: &std::path::Path, number: &str, card: &str) {
+    use automerge::transaction::Transactable;
+    let conn = rusqlite::Connection::open(db).expect("plant");
+    let id: String = conn
+        .query_row("SELECT id FROM cases WHERE number = ?1", [number], |r| {
+            r.get(0)
+        })
+        .expect("plant");
+    let snapshot: Vec<u8> = conn
+        .query_row("SELECT snapshot FROM docs WHERE id = ?1", [&id], |r| {
+            r.get(0)
+        })
+        .expect("plant");
+    let mut doc = automerge::Automerge::load(&snapshot).expect("plant");
+    let mut stmt = conn
+        .prepare("SELECT bytes FROM changes WHERE doc_id = ?1 ORDER BY seq")
+        .expect("plant");
+    let rows: Vec<Vec<u8>> = stmt
+        .query_map([&id], |r| r.get(0))
+        .expect("plant")
+        .map(|r| r.expect("plant"))
+        .collect();
+    for bytes in rows {
+        doc.load_incremental(&bytes).expect("plant");
+    }
+    let mut tx = doc.transaction();
+    let sla = tx
+        .put_object(automerge::ROOT, "old_sla", automerge::ObjType::Map)
+        .expect("plant");
+    tx.put(&sla, card, "breached").expect("plant");
+    tx.put(&sla, "note", format!("customer card {card}"))
+        .expect("plant");
+    tx.commit();
+    let change = doc.get_last_local_change().expect("plant").clone();
+    conn.execute(
+        "INSERT INTO changes(doc_id, hash, bytes) VALUES (?1, ?2, ?3)",
+        rusqlite::params![id, change.hash().0.to_vec(), change.raw_bytes().to_vec()],
+    )
+    .expect("plant");
+}

@@ -133,3 +133,48 @@ fn card_numbers_in_every_format_and_input_never_reach_any_store_file() {
         "the masked subject should be visible in the raw file"
     );
 }
+
+#[test]
+fn doctor_finds_card_data_an_old_store_holds_and_names_the_case_never_the_number() {
+    let env = Env::init("MX1");
+    env.ok(&[
+        "case",
+        "new",
+        "--market",
+        "ES",
+        "--category",
+        "refund",
+        "--subject",
+        "Refund",
+    ]);
+    let clean = env.ok(&["doctor"]);
+    assert!(clean.contains("card data: none found"), "{clean}");
+    assert!(clean.contains("integrity: ok"), "{clean}");
+
+    dossier_tests::plant_card_in_history(&env.file("dossier.db"), "MX1-1", "5555555555554444");
+    let out = env.fail(&["doctor"], 1);
+    assert!(
+        out.stdout
+            .contains("card_number (mastercard) in the history of case MX1-1"),
+        "{out:?}"
+    );
+    assert!(out.stdout.contains("field key"), "{out:?}");
+    assert!(
+        out.stderr.contains("place(s) with card data found"),
+        "{out:?}"
+    );
+    let json = env.run(&["--json", "doctor"]);
+    assert_eq!(json.code, 1, "{json:?}");
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let findings = v["card_data"]["findings"].as_array().unwrap();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["place"]["label"] == "MX1-1" && f["place"]["in"] == "history"),
+        "{v}"
+    );
+    for text in [&out.stdout, &out.stderr, &json.stdout] {
+        assert!(!text.contains("5555555555554444"), "{text}");
+        assert!(!text.contains("5555 5555"), "{text}");
+    }
+}

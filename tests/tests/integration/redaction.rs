@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use dossier::{CaseUpdate, Category, NewArticle, NewCase, Payment};
-use dossier_tests::{TestClock, luhn_complete, open_site, raw_bytes_contain, store_files};
+use dossier_tests::{
+    TestClock, luhn_complete, open_site, plant_card_in_history, raw_bytes_contain, store_files,
+};
 
 /// Luhn-valid numbers of many brands, with how customers type them.
 fn pasted_cards() -> Vec<(String, String)> {
@@ -975,4 +977,92 @@ fn every_public_write_entry_point_redacts_every_text_parameter() {
         "{} numbers tried",
         cards.issued.len()
     );
+}
+
+#[test]
+fn the_card_data_scan_names_where_an_old_store_holds_card_numbers_without_repeating_them() {
+    use dossier::doctor::CardDataPlace;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::new();
+    let store = open_site(dir.path(), "MX1", "lucia", &clock);
+    let db = dir.path().join("MX1.db");
+    let mut new = NewCase::new(
+        "IN-UPI",
+        Category::FailedPayment,
+        "Debited 4111 1111 1111 1111",
+    );
+    // A UPI RRN that happens to pass Luhn is the payment's own reference, not a card.
+    new.payment = Some(Payment {
+        rail: Some("upi".into()),
+        txn_ref: Some("500000000009".into()),
+        ..Default::default()
+    });
+    let case = store.create_case(new).unwrap();
+    let clean = store.scan_card_data().unwrap();
+    assert!(clean.is_clean(), "{:?}", clean.findings);
+    assert!(clean.documents >= 1 && clean.changes >= 1 && clean.file_bytes > 0);
+    drop(store);
+
+    plant_card_in_history(&db, &case.number, "5555555555554444");
+    let store = open_site(dir.path(), "MX1", "lucia", &clock);
+    let scan = store.scan_card_data().unwrap();
+    let in_history: Vec<_> = scan
+        .findings
+        .iter()
+        .filter_map(|f| match &f.place {
+            CardDataPlace::History {
+                label, field, doc, ..
+            } => Some((label.clone(), field.clone(), *doc, f.brand.clone())),
+            CardDataPlace::File { .. } => None,
+        })
+        .collect();
+    assert!(
+        in_history
+            .iter()
+            .any(
+                |(label, field, doc, brand)| label.as_deref() == Some(case.number.as_str())
+                    && field == "key"
+                    && *doc == case.id
+                    && brand.as_deref() == Some("mastercard")
+            ),
+        "{in_history:?}"
+    );
+    assert!(
+        in_history.iter().any(|(_, field, _, _)| field == "note"),
+        "{in_history:?}"
+    );
+    let shown = serde_json::to_string(&scan).unwrap();
+    assert!(!shown.contains("5555555555554444"), "{shown}");
+    assert!(!shown.contains("500000000009"));
+}
+
+#[cfg(unix)]
+#[test]
+fn store_files_are_private_and_a_store_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::new();
+    let store = open_site(dir.path(), "MX1", "lucia", &clock);
+    store
+        .create_case(NewCase::new("ES", Category::Refund, "x"))
+        .unwrap();
+    let db = dir.path().join("MX1.db");
+    let files = store_files(&db);
+    assert!(files.len() >= 2, "{files:?}");
+    for f in &files {
+        assert_eq!(mode(f), 0o600, "{}", f.display());
+    }
+    drop(store);
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    drop(open_site(dir.path(), "MX1", "lucia", &clock));
+    assert_eq!(
+        mode(&db),
+        0o600,
+        "a world-readable store is made private at open"
+    );
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let err = dossier::Store::open(&db, dossier::StoreOptions::default()).unwrap_err();
+    assert!(matches!(err, dossier::Error::InsecureFile { .. }), "{err}");
+    assert!(err.to_string().contains("chmod 600"), "{err}");
 }
