@@ -30,10 +30,11 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use wasmtime::Trap;
 use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime_wasi::p2::bindings::clocks::monotonic_clock;
 
 use crate::engine::{self, Shared};
 use crate::error::{PluginError, Result};
-use crate::sandbox::{CallState, MemoryLimitHit, Tables};
+use crate::sandbox::{CallState, MemoryLimitHit, StoppedClock, Tables};
 use crate::v0_1_0::{self, Plugin, PluginPre, WitAction};
 use crate::version::{self, Api};
 
@@ -168,6 +169,11 @@ impl PluginHost {
         let mut linker = Linker::new(&shared.engine);
         let engine_err = |e: wasmtime::Error| PluginError::Engine(format!("{e:#}"));
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(engine_err)?;
+        // Replace the monotonic clock's subscriptions, which would sleep on the real time.
+        linker.allow_shadowing(true);
+        monotonic_clock::add_to_linker::<_, StoppedClock>(&mut linker, StoppedClock::view)
+            .map_err(engine_err)?;
+        linker.allow_shadowing(false);
         Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(engine_err)?;
         Ok(PluginHost {
             inner: Arc::new(Inner {
@@ -491,8 +497,18 @@ impl PluginHost {
             .set_fuel(config.fuel)
             .and_then(|()| loaded.pre.instantiate(&mut store))
             .and_then(|plugin| f(&plugin, &mut store));
-        let logs = store.data_mut().take_logs();
-        let result = result.map_err(|e| classify(&e, store.data()));
+        let mut logs = store.data_mut().take_logs();
+        let stderr = store.data().stderr();
+        let result = result.map_err(|e| match (classify(&e, store.data()), &stderr) {
+            // A Rust guest prints its panic message to stderr, then traps on `unreachable`.
+            (PluginError::Trap(trap), Some(stderr)) => {
+                PluginError::Trap(format!("{trap}; the plugin wrote: {stderr}"))
+            }
+            (other, _) => other,
+        });
+        if let Some(stderr) = stderr {
+            logs.push(format!("stderr: {stderr}"));
+        }
         (result, logs)
     }
 }
