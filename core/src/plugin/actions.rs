@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Evaluation, PluginRef, PluginRun, RunOutcome, Trigger, TriggerContext};
 use crate::case::{
-    Case, MAX_TEXT, Priority, Status, add_tag, change_status, check_len, check_token,
-    edit_open_case, push_escalation, put_sla_due, remove_tag, set_field,
+    Case, MAX_TEXT, Priority, Status, add_tag, change_status, check_field_name, check_len,
+    check_token, edit_open_case, push_escalation, put_sla_due, remove_tag, set_field,
 };
 use crate::doc::DocTx;
 use crate::error::{Error, Result};
@@ -117,15 +117,51 @@ impl Action {
     }
 }
 
+/// The payment and dispute members a plugin may require besides market-specific fields.
+const CASE_MEMBERS: &[&str] = &[
+    "payment.txn_ref",
+    "payment.network_ref",
+    "payment.rail",
+    "payment.currency",
+    "payment.amount_minor",
+    "payment.txn_at",
+    "dispute.network",
+    "dispute.reason_code",
+    "dispute.stage",
+];
+
+/// The payment or dispute member `name` names, if it names one (the WIT spells them in kebab
+/// case, `payment.txn-ref`; snake case is accepted too).
+fn case_member(name: &str) -> Option<&'static str> {
+    let snake = name.replace('-', "_");
+    CASE_MEMBERS.iter().copied().find(|m| *m == snake)
+}
+
+/// Checks what a `require-field` names: a payment or dispute member, or a market-specific
+/// field name ([`check_field_name`]).
+fn check_required_name(name: &str) -> Result<()> {
+    if case_member(name).is_some() {
+        return Ok(());
+    }
+    check_field_name(name).map_err(|e| match e {
+        Error::Invalid { field, reason } => Error::invalid(
+            &field,
+            format!(
+                "{reason} (or one of {})",
+                CASE_MEMBERS
+                    .iter()
+                    .map(|m| m.replace('_', "-"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        other => other,
+    })
+}
+
 /// Whether `case` has the field `name` (a key of `fields`, or `payment.txn_ref` and friends).
 pub fn has_field(case: &Case, name: &str) -> bool {
-    // The WIT spells payment and dispute members in kebab case (`payment.txn-ref`).
-    let name = if name.starts_with("payment.") || name.starts_with("dispute.") {
-        std::borrow::Cow::Owned(name.replace('-', "_"))
-    } else {
-        std::borrow::Cow::Borrowed(name)
-    };
-    let name = name.as_ref();
+    let name = case_member(name).unwrap_or(name);
     let p = &case.payment;
     let d = case.dispute.as_ref();
     let present = |v: Option<&String>| v.is_some_and(|s| !s.trim().is_empty());
@@ -195,7 +231,7 @@ fn nonempty(field: &str, v: &str) -> Result<()> {
 fn check_action(case: &Case, trigger: Trigger, a: &Action) -> Result<()> {
     match a {
         Action::SetField { name, value } => {
-            check_token("field name", name)?;
+            check_field_name(name)?;
             if name == "queue" {
                 return Err(Error::invalid("field name", "queue is set by route"));
             }
@@ -236,7 +272,7 @@ fn check_action(case: &Case, trigger: Trigger, a: &Action) -> Result<()> {
             Ok(())
         }
         Action::RequireField { name, reason } => {
-            check_token("field name", name)?;
+            check_required_name(name)?;
             nonempty("reason", reason)
         }
         Action::AddNote { body, .. } => nonempty("note", body),
@@ -463,5 +499,97 @@ impl Store {
             })
         })?;
         Ok(RunOutcome::Failed { reason })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::{Category, NewCase};
+
+    fn store_and_case() -> (tempfile::TempDir, Store, Case) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            dir.path().join("BLR2.db"),
+            crate::StoreOptions {
+                site: Some("BLR2".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let case = store
+            .create_case(NewCase::new("IN-UPI", Category::FailedPayment, "Debited"))
+            .unwrap();
+        (dir, store, case)
+    }
+
+    fn set(name: &str) -> Action {
+        Action::SetField {
+            name: name.into(),
+            value: "closed".into(),
+        }
+    }
+
+    fn require(name: &str) -> Action {
+        Action::RequireField {
+            name: name.into(),
+            reason: "needed".into(),
+        }
+    }
+
+    #[test]
+    fn actions_naming_a_field_outside_the_contract_are_invalid() {
+        let (_dir, _store, case) = store_and_case();
+        for name in [
+            "Status",
+            "não-ascii",
+            "a/b:c",
+            "status",
+            "market",
+            "priority",
+            "../../etc/passwd",
+        ] {
+            for action in [set(name), require(name)] {
+                let e =
+                    validate_actions(&case, Trigger::CaseUpdated, std::slice::from_ref(&action));
+                assert!(
+                    matches!(e, Err(Error::InvalidAction { index: 0, .. })),
+                    "{action:?}: {e:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn require_field_accepts_payment_members_and_valid_names_and_derives_a_valid_tag() {
+        let (_dir, store, case) = store_and_case();
+        let name = "a".repeat(crate::case::MAX_FIELD_NAME);
+        let actions = [
+            require("payment.txn-ref"),
+            require("payment.txn_ref"),
+            require("dispute.reason-code"),
+            require("upi.vpa"),
+            require(&name),
+        ];
+        validate_actions(&case, Trigger::CaseUpdated, &actions).unwrap();
+        let plugin = PluginRef {
+            name: "test".into(),
+            version: "1.0.0".into(),
+        };
+        let after = store
+            .apply_plugin_actions(&case.number, &plugin, Trigger::CaseUpdated, &actions)
+            .unwrap();
+        for tag in [
+            "missing-payment-txn-ref".to_string(),
+            "missing-dispute-reason-code".into(),
+            "missing-upi-vpa".into(),
+            format!("missing-{name}"),
+        ] {
+            assert!(after.tags.contains(&tag), "{tag}: {:?}", after.tags);
+        }
+        // `payment.unknown` is neither a payment member nor a field name.
+        assert!(
+            validate_actions(&case, Trigger::CaseUpdated, &[require("payment.unknown")]).is_err()
+        );
     }
 }
