@@ -24,6 +24,15 @@ use crate::store::{Origin, Store};
 /// Most actions one evaluation may return.
 pub const MAX_ACTIONS: usize = 64;
 
+/// Most characters of a failure's reason kept in its `plugin_failed` event.
+pub const MAX_FAILURE_REASON: usize = 1_000;
+
+/// Most log lines of a failed evaluation kept in its `plugin_failed` event (the first ones).
+pub const MAX_FAILURE_LOG_LINES: usize = 20;
+
+/// Most characters of each of those lines.
+pub const MAX_FAILURE_LOG_LINE: usize = 300;
+
 /// Something a plugin asks the host to do to a case (the WIT `action` variant).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
@@ -409,7 +418,12 @@ impl Store {
         };
         let evaluations = workflow.evaluate(self, &ctx);
         let mut runs = Vec::new();
-        for Evaluation { plugin, outcome } in evaluations {
+        for Evaluation {
+            plugin,
+            outcome,
+            logs,
+        } in evaluations
+        {
             let outcome = match outcome {
                 Ok(actions) if actions.is_empty() => RunOutcome::NoActions,
                 Ok(actions) => match self.apply_evaluation(id, &plugin, trigger, &actions) {
@@ -419,9 +433,9 @@ impl Store {
                     Ok(_) => RunOutcome::Applied {
                         actions: actions.len(),
                     },
-                    Err(e) => self.record_failure(id, &plugin, trigger, &e.to_string())?,
+                    Err(e) => self.record_failure(id, &plugin, trigger, &e.to_string(), &logs)?,
                 },
-                Err(reason) => self.record_failure(id, &plugin, trigger, &reason)?,
+                Err(reason) => self.record_failure(id, &plugin, trigger, &reason, &logs)?,
             };
             runs.push(PluginRun {
                 plugin,
@@ -486,17 +500,26 @@ impl Store {
         plugin: &PluginRef,
         trigger: Trigger,
         reason: &str,
+        logs: &[String],
     ) -> Result<RunOutcome> {
-        let reason: String = reason.chars().take(1_000).collect();
+        let reason: String = reason.chars().take(MAX_FAILURE_REASON).collect();
+        let mut body = format!("{plugin} on {trigger}: {reason}");
+        if !logs.is_empty() {
+            let kept: Vec<String> = logs
+                .iter()
+                .take(MAX_FAILURE_LOG_LINES)
+                .map(|l| l.chars().take(MAX_FAILURE_LOG_LINE).collect())
+                .collect();
+            body.push_str(" — logs: ");
+            body.push_str(&kept.join(" | "));
+            if logs.len() > kept.len() {
+                body.push_str(&format!(" | ({} more lines)", logs.len() - kept.len()));
+            }
+        }
         let op = format!("plugin:{plugin}");
+        // The body holds plugin text (its error, its logs); `event` redacts it like any text.
         self.write(&op, Origin::Local, |w| {
-            edit_open_case(w, id, |dt, _| {
-                dt.event(
-                    "plugin_failed",
-                    &format!("{plugin} on {trigger}: {reason}"),
-                    "internal",
-                )
-            })
+            edit_open_case(w, id, |dt, _| dt.event("plugin_failed", &body, "internal"))
         })?;
         Ok(RunOutcome::Failed { reason })
     }
@@ -591,5 +614,39 @@ mod tests {
         assert!(
             validate_actions(&case, Trigger::CaseUpdated, &[require("payment.unknown")]).is_err()
         );
+    }
+
+    #[test]
+    fn a_failure_event_keeps_the_plugin_logs_redacted_and_capped() {
+        let (_dir, store, case) = store_and_case();
+        let plugin = PluginRef {
+            name: "test".into(),
+            version: "1.0.0".into(),
+        };
+        let mut logs = vec!["warn: card 4111111111111111 looked odd".to_string()];
+        logs.extend((0..50).map(|i| format!("debug: line {i} {}", "x".repeat(1_000))));
+        store
+            .record_failure(
+                &case.id,
+                &plugin,
+                Trigger::SlaCheck,
+                "plugin trapped",
+                &logs,
+            )
+            .unwrap();
+        let after = store.case(&case.number).unwrap();
+        let event = after
+            .events
+            .iter()
+            .find(|e| e.kind == "plugin_failed")
+            .unwrap();
+        assert!(
+            event
+                .body
+                .starts_with("test@1.0.0 on sla-check: plugin trapped — logs: warn: card")
+        );
+        assert!(!event.body.contains("4111111111111111"), "{}", event.body);
+        assert!(event.body.contains("(31 more lines)"), "{}", event.body);
+        assert!(event.body.chars().count() < 8_000);
     }
 }

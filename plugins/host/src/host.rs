@@ -247,17 +247,29 @@ impl PluginHost {
         package: &PluginPackage,
         ctx: &TriggerContext<'_>,
     ) -> Result<Vec<Action>> {
-        let (actions, _logs) = self.evaluate_unchecked(store, package, ctx);
-        let actions = actions?;
-        dossier::plugin::actions::validate_actions(ctx.case, ctx.trigger, &actions).map_err(
-            |e| match e {
-                dossier::Error::InvalidAction { index, reason } => {
-                    PluginError::InvalidAction { index, reason }
-                }
-                other => PluginError::Store(other),
-            },
-        )?;
-        Ok(actions)
+        self.evaluate_logged(store, package, ctx).0
+    }
+
+    /// [`PluginHost::evaluate`], with the plugin's logs whatever happened.
+    fn evaluate_logged(
+        &self,
+        store: &Store,
+        package: &PluginPackage,
+        ctx: &TriggerContext<'_>,
+    ) -> (Result<Vec<Action>>, Vec<String>) {
+        let (actions, logs) = self.evaluate_unchecked(store, package, ctx);
+        let checked = actions.and_then(|actions| {
+            dossier::plugin::actions::validate_actions(ctx.case, ctx.trigger, &actions).map_err(
+                |e| match e {
+                    dossier::Error::InvalidAction { index, reason } => {
+                        PluginError::InvalidAction { index, reason }
+                    }
+                    other => PluginError::Store(other),
+                },
+            )?;
+            Ok(actions)
+        });
+        (checked, logs)
     }
 
     /// Runs the active version of the installed plugin `plugin` (a name or document id) on the
@@ -573,7 +585,9 @@ fn hex_sha256(bytes: &[u8]) -> String {
 
 impl Workflow for PluginHost {
     /// Evaluates every active plugin for the case's market that declares the trigger, in the
-    /// store's order; a failure is an `Err` outcome with the error's message. If the store
+    /// store's order; a failure is an `Err` outcome with the error's message (a trap's includes
+    /// what the plugin wrote to stderr, where a Rust panic message goes), and every evaluation
+    /// carries the plugin's log lines, which the store keeps when it failed. If the store
     /// cannot list its plugins, nothing runs (the next trigger tries again).
     fn evaluate(&self, store: &Store, ctx: &TriggerContext<'_>) -> Vec<Evaluation> {
         let Ok(packages) = store.active_plugins(&ctx.case.market, ctx.trigger) else {
@@ -581,13 +595,16 @@ impl Workflow for PluginHost {
         };
         packages
             .into_iter()
-            .map(|package| Evaluation {
-                outcome: PluginHost::evaluate(self, store, &package, ctx)
-                    .map_err(|e| e.to_string()),
-                plugin: PluginRef {
-                    name: package.manifest.name,
-                    version: package.manifest.version,
-                },
+            .map(|package| {
+                let (outcome, logs) = self.evaluate_logged(store, &package, ctx);
+                Evaluation {
+                    outcome: outcome.map_err(|e| e.to_string()),
+                    logs,
+                    plugin: PluginRef {
+                        name: package.manifest.name,
+                        version: package.manifest.version,
+                    },
+                }
             })
             .collect()
     }
