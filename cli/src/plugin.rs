@@ -25,7 +25,8 @@ pub enum PluginCommand {
     Install(InstallArgs),
     /// List installed plugins and whether they run here.
     List,
-    /// Evaluate a plugin on a case and print its actions without applying them.
+    /// Evaluate a plugin on a case and print its actions and logs without applying them; exits
+    /// 1 with the reason when the store would refuse the actions.
     Run(RunArgs),
     /// Trust plugins signed by a publisher's public key.
     Trust {
@@ -253,23 +254,28 @@ fn dry_run(
     };
     let run = host.dry_run(store, &args.name, &args.case, trigger)?;
     if json {
-        return output::json(out, &run);
+        output::json(out, &run)?;
+    } else {
+        writeln!(
+            out,
+            "{} on {} for case {} (dry run, nothing applied):",
+            run.plugin, run.trigger, args.case
+        )?;
+        if run.actions.is_empty() {
+            writeln!(out, "  no actions")?;
+        }
+        for a in &run.actions {
+            writeln!(out, "  {}", describe(a))?;
+        }
+        for line in &run.logs {
+            writeln!(out, "  log {line}")?;
+        }
     }
-    writeln!(
-        out,
-        "{} on {} for case {} (dry run, nothing applied):",
-        run.plugin, run.trigger, args.case
-    )?;
-    if run.actions.is_empty() {
-        writeln!(out, "  no actions")?;
+    // A preview the store would refuse is a failed check, for people and scripts alike.
+    match &run.invalid {
+        Some(reason) => Err(anyhow!("the store would refuse these actions: {reason}")),
+        None => Ok(()),
     }
-    for a in &run.actions {
-        writeln!(out, "  {}", describe(a))?;
-    }
-    if let Some(reason) = &run.invalid {
-        writeln!(out, "these actions would be refused: {reason}")?;
-    }
-    Ok(())
 }
 
 /// One line per action, with the free text a summary leaves out.

@@ -509,6 +509,76 @@ pub(crate) fn check_token(field: &str, v: &str) -> Result<()> {
     }
 }
 
+/// Longest market-specific field name, in bytes. Leaves room for the `missing-` prefix of the
+/// tag a plugin's `require-field` derives from a name, within the 64 bytes of a tag.
+pub const MAX_FIELD_NAME: usize = 56;
+
+/// Names a case keeps outside `fields`: its own properties (and the `id` every record has).
+/// A market-specific field may not take one of them, nor start with one and a `.`
+/// (`payment.txn_ref` is the payment's, not a field), so a field never reads as a case property.
+pub const RESERVED_FIELD_NAMES: &[&str] = &[
+    "id",
+    "number",
+    "site",
+    "market",
+    "locale",
+    "channel",
+    "assignee",
+    "status",
+    "priority",
+    "category",
+    "subcategory",
+    "root_cause",
+    "tags",
+    "subject",
+    "description",
+    "payment",
+    "dispute",
+    "sla",
+    "paused_since",
+    "escalations",
+    "problem",
+    "events",
+    "sop_runs",
+    "articles_used",
+    "qa",
+    "fields",
+    "required",
+    "created_at",
+    "solved_at",
+    "closed_at",
+];
+
+/// Checks the name of a market-specific field, for every way a field is written — a case's
+/// creation or update (and so the CLI's `--field` and imports) and every plugin action that
+/// names a field: the WIT's contract (`record field`), 1 to [`MAX_FIELD_NAME`] lowercase ASCII
+/// letters, digits, `_`, `-` and `.`, and none of the [`RESERVED_FIELD_NAMES`].
+///
+/// # Errors
+/// [`Error::Invalid`] (field `field name`) saying which rule the name breaks; the name itself
+/// is not repeated, since it may be anything.
+pub fn check_field_name(name: &str) -> Result<()> {
+    let allowed =
+        |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.');
+    if name.is_empty() || name.len() > MAX_FIELD_NAME || !name.chars().all(allowed) {
+        return Err(Error::invalid(
+            "field name",
+            format!(
+                "use 1-{MAX_FIELD_NAME} lowercase ASCII letters, digits, '_', '-' and '.', \
+                 e.g. upi_vpa"
+            ),
+        ));
+    }
+    let head = name.split('.').next().unwrap_or(name);
+    if RESERVED_FIELD_NAMES.contains(&head) {
+        return Err(Error::invalid(
+            "field name",
+            format!("'{head}' is a property of the case itself, not a market-specific field"),
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn check_market(m: &str) -> Result<()> {
     let ok = (2..=16).contains(&m.len())
         && m.starts_with(|c: char| c.is_ascii_uppercase())
@@ -625,7 +695,12 @@ fn write_dispute(dt: &mut DocTx<'_>, d: &Dispute) -> Result<()> {
 }
 
 pub(crate) fn set_field(dt: &mut DocTx<'_>, key: &str, value: Option<&str>) -> Result<()> {
-    check_token("field name", key)?;
+    if value.is_some() {
+        check_field_name(key)?;
+    } else {
+        // A field written before names were checked can still be removed.
+        check_token("field name", key)?;
+    }
     let fields = dt.map(&ObjId::Root, "fields")?;
     let path = format!("fields.{key}");
     let key = dt.key(&path, key);
@@ -1458,4 +1533,92 @@ pub(crate) fn project(
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_names_follow_the_wit_contract_and_nothing_else() {
+        for ok in [
+            "upi_vpa",
+            "txn-type",
+            "br.pix.key",
+            "a",
+            "x9",
+            &"a".repeat(MAX_FIELD_NAME),
+        ] {
+            assert!(check_field_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "Status",
+            "não-ascii",
+            "a/b:c",
+            "../../etc/passwd",
+            "with space",
+            "tab\t",
+            "ÿ",
+            &"a".repeat(MAX_FIELD_NAME + 1),
+        ] {
+            let e = check_field_name(bad).unwrap_err();
+            assert!(
+                e.to_string().contains("lowercase ASCII letters"),
+                "{bad:?}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_case_own_properties_are_reserved_as_field_names() {
+        for reserved in [
+            "status",
+            "market",
+            "priority",
+            "payment.txn_ref",
+            "tags.x",
+            "required",
+        ] {
+            let e = check_field_name(reserved).unwrap_err();
+            assert!(
+                e.to_string().contains("is a property of the case itself"),
+                "{reserved}: {e}"
+            );
+        }
+        // A reserved word inside a name is fine; only the name or its first segment is taken.
+        for ok in ["status_code", "bank.status", "marketplace"] {
+            assert!(check_field_name(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn creating_or_updating_a_case_checks_field_names_and_writes_nothing_when_bad() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(
+            dir.path().join("MX1.db"),
+            crate::StoreOptions {
+                site: Some("MX1".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let mut new = NewCase::new("IN-UPI", Category::FailedPayment, "Debited");
+        new.fields.insert("Status".into(), "closed".into());
+        assert!(matches!(store.create_case(new), Err(Error::Invalid { .. })));
+        let mut new = NewCase::new("IN-UPI", Category::FailedPayment, "Debited");
+        new.fields.insert("status".into(), "closed".into());
+        assert!(store.create_case(new).is_err());
+        assert!(store.case("MX1-1").is_err(), "a refused case was written");
+
+        let case = store
+            .create_case(NewCase::new("IN-UPI", Category::FailedPayment, "Debited"))
+            .unwrap();
+        let update = CaseUpdate {
+            fields: BTreeMap::from([("priority".to_string(), Some("urgent".to_string()))]),
+            ..Default::default()
+        };
+        assert!(store.update_case(&case.number, update).is_err());
+        assert_eq!(store.case(&case.number).unwrap().fields, BTreeMap::new());
+    }
 }

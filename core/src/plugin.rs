@@ -412,6 +412,10 @@ pub struct Evaluation {
     pub plugin: PluginRef,
     /// Its actions, or why it failed (a message safe to store: it is redacted before it is).
     pub outcome: std::result::Result<Vec<Action>, String>,
+    /// What the plugin logged during the call, one line each. Kept (redacted, and cut to
+    /// [`actions::MAX_FAILURE_LOG_LINES`] lines) in the `plugin_failed` event when the
+    /// evaluation fails, so the failure can be understood; dropped otherwise.
+    pub logs: Vec<String>,
 }
 
 /// Runs plugins. `dossier-plugins` implements this on wasmtime.

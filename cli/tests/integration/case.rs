@@ -185,6 +185,47 @@ fn an_update_with_nothing_to_change_is_bad_usage() {
 }
 
 #[test]
+fn field_names_outside_the_contract_are_refused_with_the_rule() {
+    let env = Env::init("MX1");
+    let new_case = |field: &str| {
+        env.fail(
+            &[
+                "case",
+                "new",
+                "--market",
+                "IN-UPI",
+                "--category",
+                "failed_payment",
+                "--subject",
+                "Money debited but not received",
+                "--field",
+                field,
+            ],
+            1,
+        )
+    };
+    for bad in ["Status=x", "não-ascii=x", "a/b:c=x"] {
+        let out = new_case(bad);
+        assert!(
+            out.stderr
+                .contains("lowercase ASCII letters, digits, '_', '-' and '.'"),
+            "{bad}: {out:?}"
+        );
+    }
+    let out = new_case("status=closed");
+    assert!(
+        out.stderr
+            .contains("'status' is a property of the case itself"),
+        "{out:?}"
+    );
+    // Nothing was half-written: no case exists.
+    env.fail(&["case", "show", "MX1-1"], 1);
+    new_upi_case(&env);
+    let out = env.fail(&["case", "update", "MX1-1", "--field", "market=ES"], 1);
+    assert!(out.stderr.contains("'market' is a property"), "{out:?}");
+}
+
+#[test]
 fn a_closed_case_cannot_be_updated_and_nothing_changes() {
     let env = Env::init("MX1");
     new_upi_case(&env);

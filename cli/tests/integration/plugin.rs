@@ -122,6 +122,64 @@ fn a_signed_plugin_runs_only_once_trusted_sets_deadlines_and_guards_the_solve() 
 }
 
 #[test]
+fn a_dry_run_whose_actions_would_be_refused_exits_1_with_the_reason() {
+    let env = Env::init("BLR2");
+    let wasm = component("dossier-plugin-hostile");
+    env.ok(&["plugin", "install", &wasm]);
+    let case = env.json(&[
+        "case",
+        "new",
+        "--market",
+        "IN-UPI",
+        "--category",
+        "failed_payment",
+        "--subject",
+        "Debited but not credited",
+        "--field",
+        "attack=refuse-outside-solve",
+    ]);
+    let number = case["number"].as_str().expect("number").to_string();
+    let run = [
+        "plugin",
+        "run",
+        "hostile",
+        "--case",
+        &number,
+        "--trigger",
+        "sla-check",
+    ];
+    let out = env.fail(&run, 1);
+    assert!(out.stdout.contains("refuse-solve: no"), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("would refuse these actions: invalid plugin action #0: refuse-solve"),
+        "{out:?}"
+    );
+    let mut json = run.to_vec();
+    json.push("--json");
+    let out = env.fail(&json, 1);
+    let dry: Value = serde_json::from_str(&out.stdout).expect("json on stdout");
+    assert!(dry["invalid"].is_string(), "{dry}");
+    // A harmless case previews cleanly, with the plugin's log line.
+    let good = env.json(&[
+        "case",
+        "new",
+        "--market",
+        "IN-UPI",
+        "--category",
+        "failed_payment",
+        "--subject",
+        "Debited but not credited",
+    ]);
+    let good = good["number"].as_str().expect("number").to_string();
+    let text = env.ok(&["plugin", "run", "hostile", "--case", &good]);
+    assert!(
+        text.contains("log info: hostile plugin: harmless path"),
+        "{text}"
+    );
+}
+
+#[test]
 fn the_site_key_signs_by_default_and_tables_travel_in_the_package() {
     let env = Env::init("MAD1");
     let wasm = component("eu-psd2-complaint");

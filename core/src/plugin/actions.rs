@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Evaluation, PluginRef, PluginRun, RunOutcome, Trigger, TriggerContext};
 use crate::case::{
-    Case, MAX_TEXT, Priority, Status, add_tag, change_status, check_len, check_token,
-    edit_open_case, push_escalation, put_sla_due, remove_tag, set_field,
+    Case, MAX_TEXT, Priority, Status, add_tag, change_status, check_field_name, check_len,
+    check_token, edit_open_case, push_escalation, put_sla_due, remove_tag, set_field,
 };
 use crate::doc::DocTx;
 use crate::error::{Error, Result};
@@ -23,6 +23,15 @@ use crate::store::{Origin, Store};
 
 /// Most actions one evaluation may return.
 pub const MAX_ACTIONS: usize = 64;
+
+/// Most characters of a failure's reason kept in its `plugin_failed` event.
+pub const MAX_FAILURE_REASON: usize = 1_000;
+
+/// Most log lines of a failed evaluation kept in its `plugin_failed` event (the first ones).
+pub const MAX_FAILURE_LOG_LINES: usize = 20;
+
+/// Most characters of each of those lines.
+pub const MAX_FAILURE_LOG_LINE: usize = 300;
 
 /// Something a plugin asks the host to do to a case (the WIT `action` variant).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,15 +126,51 @@ impl Action {
     }
 }
 
+/// The payment and dispute members a plugin may require besides market-specific fields.
+const CASE_MEMBERS: &[&str] = &[
+    "payment.txn_ref",
+    "payment.network_ref",
+    "payment.rail",
+    "payment.currency",
+    "payment.amount_minor",
+    "payment.txn_at",
+    "dispute.network",
+    "dispute.reason_code",
+    "dispute.stage",
+];
+
+/// The payment or dispute member `name` names, if it names one (the WIT spells them in kebab
+/// case, `payment.txn-ref`; snake case is accepted too).
+fn case_member(name: &str) -> Option<&'static str> {
+    let snake = name.replace('-', "_");
+    CASE_MEMBERS.iter().copied().find(|m| *m == snake)
+}
+
+/// Checks what a `require-field` names: a payment or dispute member, or a market-specific
+/// field name ([`check_field_name`]).
+fn check_required_name(name: &str) -> Result<()> {
+    if case_member(name).is_some() {
+        return Ok(());
+    }
+    check_field_name(name).map_err(|e| match e {
+        Error::Invalid { field, reason } => Error::invalid(
+            &field,
+            format!(
+                "{reason} (or one of {})",
+                CASE_MEMBERS
+                    .iter()
+                    .map(|m| m.replace('_', "-"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        other => other,
+    })
+}
+
 /// Whether `case` has the field `name` (a key of `fields`, or `payment.txn_ref` and friends).
 pub fn has_field(case: &Case, name: &str) -> bool {
-    // The WIT spells payment and dispute members in kebab case (`payment.txn-ref`).
-    let name = if name.starts_with("payment.") || name.starts_with("dispute.") {
-        std::borrow::Cow::Owned(name.replace('-', "_"))
-    } else {
-        std::borrow::Cow::Borrowed(name)
-    };
-    let name = name.as_ref();
+    let name = case_member(name).unwrap_or(name);
     let p = &case.payment;
     let d = case.dispute.as_ref();
     let present = |v: Option<&String>| v.is_some_and(|s| !s.trim().is_empty());
@@ -195,7 +240,7 @@ fn nonempty(field: &str, v: &str) -> Result<()> {
 fn check_action(case: &Case, trigger: Trigger, a: &Action) -> Result<()> {
     match a {
         Action::SetField { name, value } => {
-            check_token("field name", name)?;
+            check_field_name(name)?;
             if name == "queue" {
                 return Err(Error::invalid("field name", "queue is set by route"));
             }
@@ -236,7 +281,7 @@ fn check_action(case: &Case, trigger: Trigger, a: &Action) -> Result<()> {
             Ok(())
         }
         Action::RequireField { name, reason } => {
-            check_token("field name", name)?;
+            check_required_name(name)?;
             nonempty("reason", reason)
         }
         Action::AddNote { body, .. } => nonempty("note", body),
@@ -373,7 +418,12 @@ impl Store {
         };
         let evaluations = workflow.evaluate(self, &ctx);
         let mut runs = Vec::new();
-        for Evaluation { plugin, outcome } in evaluations {
+        for Evaluation {
+            plugin,
+            outcome,
+            logs,
+        } in evaluations
+        {
             let outcome = match outcome {
                 Ok(actions) if actions.is_empty() => RunOutcome::NoActions,
                 Ok(actions) => match self.apply_evaluation(id, &plugin, trigger, &actions) {
@@ -383,9 +433,9 @@ impl Store {
                     Ok(_) => RunOutcome::Applied {
                         actions: actions.len(),
                     },
-                    Err(e) => self.record_failure(id, &plugin, trigger, &e.to_string())?,
+                    Err(e) => self.record_failure(id, &plugin, trigger, &e.to_string(), &logs)?,
                 },
-                Err(reason) => self.record_failure(id, &plugin, trigger, &reason)?,
+                Err(reason) => self.record_failure(id, &plugin, trigger, &reason, &logs)?,
             };
             runs.push(PluginRun {
                 plugin,
@@ -450,18 +500,153 @@ impl Store {
         plugin: &PluginRef,
         trigger: Trigger,
         reason: &str,
+        logs: &[String],
     ) -> Result<RunOutcome> {
-        let reason: String = reason.chars().take(1_000).collect();
+        let reason: String = reason.chars().take(MAX_FAILURE_REASON).collect();
+        let mut body = format!("{plugin} on {trigger}: {reason}");
+        if !logs.is_empty() {
+            let kept: Vec<String> = logs
+                .iter()
+                .take(MAX_FAILURE_LOG_LINES)
+                .map(|l| l.chars().take(MAX_FAILURE_LOG_LINE).collect())
+                .collect();
+            body.push_str(" — logs: ");
+            body.push_str(&kept.join(" | "));
+            if logs.len() > kept.len() {
+                body.push_str(&format!(" | ({} more lines)", logs.len() - kept.len()));
+            }
+        }
         let op = format!("plugin:{plugin}");
+        // The body holds plugin text (its error, its logs); `event` redacts it like any text.
         self.write(&op, Origin::Local, |w| {
-            edit_open_case(w, id, |dt, _| {
-                dt.event(
-                    "plugin_failed",
-                    &format!("{plugin} on {trigger}: {reason}"),
-                    "internal",
-                )
-            })
+            edit_open_case(w, id, |dt, _| dt.event("plugin_failed", &body, "internal"))
         })?;
         Ok(RunOutcome::Failed { reason })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::{Category, NewCase};
+
+    fn store_and_case() -> (tempfile::TempDir, Store, Case) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            dir.path().join("BLR2.db"),
+            crate::StoreOptions {
+                site: Some("BLR2".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let case = store
+            .create_case(NewCase::new("IN-UPI", Category::FailedPayment, "Debited"))
+            .unwrap();
+        (dir, store, case)
+    }
+
+    fn set(name: &str) -> Action {
+        Action::SetField {
+            name: name.into(),
+            value: "closed".into(),
+        }
+    }
+
+    fn require(name: &str) -> Action {
+        Action::RequireField {
+            name: name.into(),
+            reason: "needed".into(),
+        }
+    }
+
+    #[test]
+    fn actions_naming_a_field_outside_the_contract_are_invalid() {
+        let (_dir, _store, case) = store_and_case();
+        for name in [
+            "Status",
+            "não-ascii",
+            "a/b:c",
+            "status",
+            "market",
+            "priority",
+            "../../etc/passwd",
+        ] {
+            for action in [set(name), require(name)] {
+                let e =
+                    validate_actions(&case, Trigger::CaseUpdated, std::slice::from_ref(&action));
+                assert!(
+                    matches!(e, Err(Error::InvalidAction { index: 0, .. })),
+                    "{action:?}: {e:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn require_field_accepts_payment_members_and_valid_names_and_derives_a_valid_tag() {
+        let (_dir, store, case) = store_and_case();
+        let name = "a".repeat(crate::case::MAX_FIELD_NAME);
+        let actions = [
+            require("payment.txn-ref"),
+            require("payment.txn_ref"),
+            require("dispute.reason-code"),
+            require("upi.vpa"),
+            require(&name),
+        ];
+        validate_actions(&case, Trigger::CaseUpdated, &actions).unwrap();
+        let plugin = PluginRef {
+            name: "test".into(),
+            version: "1.0.0".into(),
+        };
+        let after = store
+            .apply_plugin_actions(&case.number, &plugin, Trigger::CaseUpdated, &actions)
+            .unwrap();
+        for tag in [
+            "missing-payment-txn-ref".to_string(),
+            "missing-dispute-reason-code".into(),
+            "missing-upi-vpa".into(),
+            format!("missing-{name}"),
+        ] {
+            assert!(after.tags.contains(&tag), "{tag}: {:?}", after.tags);
+        }
+        // `payment.unknown` is neither a payment member nor a field name.
+        assert!(
+            validate_actions(&case, Trigger::CaseUpdated, &[require("payment.unknown")]).is_err()
+        );
+    }
+
+    #[test]
+    fn a_failure_event_keeps_the_plugin_logs_redacted_and_capped() {
+        let (_dir, store, case) = store_and_case();
+        let plugin = PluginRef {
+            name: "test".into(),
+            version: "1.0.0".into(),
+        };
+        let mut logs = vec!["warn: card 4111111111111111 looked odd".to_string()];
+        logs.extend((0..50).map(|i| format!("debug: line {i} {}", "x".repeat(1_000))));
+        store
+            .record_failure(
+                &case.id,
+                &plugin,
+                Trigger::SlaCheck,
+                "plugin trapped",
+                &logs,
+            )
+            .unwrap();
+        let after = store.case(&case.number).unwrap();
+        let event = after
+            .events
+            .iter()
+            .find(|e| e.kind == "plugin_failed")
+            .unwrap();
+        assert!(
+            event
+                .body
+                .starts_with("test@1.0.0 on sla-check: plugin trapped — logs: warn: card")
+        );
+        assert!(!event.body.contains("4111111111111111"), "{}", event.body);
+        assert!(event.body.contains("(31 more lines)"), "{}", event.body);
+        assert!(event.body.chars().count() < 8_000);
     }
 }

@@ -30,10 +30,11 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use wasmtime::Trap;
 use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime_wasi::p2::bindings::clocks::monotonic_clock;
 
 use crate::engine::{self, Shared};
 use crate::error::{PluginError, Result};
-use crate::sandbox::{CallState, MemoryLimitHit, Tables};
+use crate::sandbox::{CallState, MemoryLimitHit, StoppedClock, Tables};
 use crate::v0_1_0::{self, Plugin, PluginPre, WitAction};
 use crate::version::{self, Api};
 
@@ -168,6 +169,11 @@ impl PluginHost {
         let mut linker = Linker::new(&shared.engine);
         let engine_err = |e: wasmtime::Error| PluginError::Engine(format!("{e:#}"));
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(engine_err)?;
+        // Replace the monotonic clock's subscriptions, which would sleep on the real time.
+        linker.allow_shadowing(true);
+        monotonic_clock::add_to_linker::<_, StoppedClock>(&mut linker, StoppedClock::view)
+            .map_err(engine_err)?;
+        linker.allow_shadowing(false);
         Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(engine_err)?;
         Ok(PluginHost {
             inner: Arc::new(Inner {
@@ -241,17 +247,29 @@ impl PluginHost {
         package: &PluginPackage,
         ctx: &TriggerContext<'_>,
     ) -> Result<Vec<Action>> {
-        let (actions, _logs) = self.evaluate_unchecked(store, package, ctx);
-        let actions = actions?;
-        dossier::plugin::actions::validate_actions(ctx.case, ctx.trigger, &actions).map_err(
-            |e| match e {
-                dossier::Error::InvalidAction { index, reason } => {
-                    PluginError::InvalidAction { index, reason }
-                }
-                other => PluginError::Store(other),
-            },
-        )?;
-        Ok(actions)
+        self.evaluate_logged(store, package, ctx).0
+    }
+
+    /// [`PluginHost::evaluate`], with the plugin's logs whatever happened.
+    fn evaluate_logged(
+        &self,
+        store: &Store,
+        package: &PluginPackage,
+        ctx: &TriggerContext<'_>,
+    ) -> (Result<Vec<Action>>, Vec<String>) {
+        let (actions, logs) = self.evaluate_unchecked(store, package, ctx);
+        let checked = actions.and_then(|actions| {
+            dossier::plugin::actions::validate_actions(ctx.case, ctx.trigger, &actions).map_err(
+                |e| match e {
+                    dossier::Error::InvalidAction { index, reason } => {
+                        PluginError::InvalidAction { index, reason }
+                    }
+                    other => PluginError::Store(other),
+                },
+            )?;
+            Ok(actions)
+        });
+        (checked, logs)
     }
 
     /// Runs the active version of the installed plugin `plugin` (a name or document id) on the
@@ -491,8 +509,18 @@ impl PluginHost {
             .set_fuel(config.fuel)
             .and_then(|()| loaded.pre.instantiate(&mut store))
             .and_then(|plugin| f(&plugin, &mut store));
-        let logs = store.data_mut().take_logs();
-        let result = result.map_err(|e| classify(&e, store.data()));
+        let mut logs = store.data_mut().take_logs();
+        let stderr = store.data().stderr();
+        let result = result.map_err(|e| match (classify(&e, store.data()), &stderr) {
+            // A Rust guest prints its panic message to stderr, then traps on `unreachable`.
+            (PluginError::Trap(trap), Some(stderr)) => {
+                PluginError::Trap(format!("{trap}; the plugin wrote: {stderr}"))
+            }
+            (other, _) => other,
+        });
+        if let Some(stderr) = stderr {
+            logs.push(format!("stderr: {stderr}"));
+        }
         (result, logs)
     }
 }
@@ -557,7 +585,9 @@ fn hex_sha256(bytes: &[u8]) -> String {
 
 impl Workflow for PluginHost {
     /// Evaluates every active plugin for the case's market that declares the trigger, in the
-    /// store's order; a failure is an `Err` outcome with the error's message. If the store
+    /// store's order; a failure is an `Err` outcome with the error's message (a trap's includes
+    /// what the plugin wrote to stderr, where a Rust panic message goes), and every evaluation
+    /// carries the plugin's log lines, which the store keeps when it failed. If the store
     /// cannot list its plugins, nothing runs (the next trigger tries again).
     fn evaluate(&self, store: &Store, ctx: &TriggerContext<'_>) -> Vec<Evaluation> {
         let Ok(packages) = store.active_plugins(&ctx.case.market, ctx.trigger) else {
@@ -565,13 +595,16 @@ impl Workflow for PluginHost {
         };
         packages
             .into_iter()
-            .map(|package| Evaluation {
-                outcome: PluginHost::evaluate(self, store, &package, ctx)
-                    .map_err(|e| e.to_string()),
-                plugin: PluginRef {
-                    name: package.manifest.name,
-                    version: package.manifest.version,
-                },
+            .map(|package| {
+                let (outcome, logs) = self.evaluate_logged(store, &package, ctx);
+                Evaluation {
+                    outcome: outcome.map_err(|e| e.to_string()),
+                    logs,
+                    plugin: PluginRef {
+                        name: package.manifest.name,
+                        version: package.manifest.version,
+                    },
+                }
             })
             .collect()
     }

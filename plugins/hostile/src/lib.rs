@@ -19,6 +19,11 @@
 //! | `net` | connects to `127.0.0.1:<field port>` |
 //! | `env` | reads the environment and the arguments |
 //! | `clock` | reads `SystemTime::now`, `Instant` and random bytes and reports them in a note |
+//! | `sleep` | `std::thread::sleep`s for 6 s, then behaves harmlessly |
+//! | `poll-loop` | polls WASI monotonic-clock pollables (6 s from now, 6 s long) until they are ready, then behaves harmlessly |
+//! | `host-call-loop` | calls `lookup` and `log` forever |
+//! | `stderr` | writes two lines to stderr, then behaves harmlessly |
+//! | `log-then-panic` | logs a line with a card number, then panics with another |
 //!
 //! For `fs`, `net` and `env` it returns the step error `denied` when every access failed and
 //! `allowed` (with what it saw) when any succeeded, so a test can assert on the code.
@@ -203,6 +208,36 @@ mod guest {
                             ),
                         }),
                     ])
+                }
+                "sleep" => {
+                    std::thread::sleep(std::time::Duration::from_secs(6));
+                    Ok(harmless())
+                }
+                "poll-loop" => {
+                    use wasi::clocks::monotonic_clock;
+                    const SIX_S: u64 = 6_000_000_000;
+                    let at = monotonic_clock::subscribe_instant(monotonic_clock::now() + SIX_S);
+                    let after = monotonic_clock::subscribe_duration(SIX_S);
+                    for pollable in [&at, &after] {
+                        while wasi::io::poll::poll(&[pollable]).is_empty() {}
+                    }
+                    Ok(harmless())
+                }
+                "host-call-loop" => loop {
+                    black_box(host::lookup("greetings", "hello"));
+                    host::log(Level::Debug, "again");
+                },
+                "stderr" => {
+                    eprintln!("hostile plugin: first stderr line");
+                    eprintln!("hostile plugin: second stderr line");
+                    Ok(harmless())
+                }
+                "log-then-panic" => {
+                    host::log(
+                        Level::Warn,
+                        "checking card 4111111111111111 before giving up",
+                    );
+                    panic!("hostile plugin gives up on card 5555555555554444")
                 }
                 other => Err(StepError {
                     code: "unknown-attack".into(),

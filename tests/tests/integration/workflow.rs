@@ -60,6 +60,7 @@ impl Workflow for NativeHost {
                 Evaluation {
                     plugin: plugin.clone(),
                     outcome: f(ctx),
+                    logs: Vec::new(),
                 }
             })
             .collect()

@@ -1,12 +1,99 @@
 //! Each hostile behaviour is stopped by the right limit, reported as the right variant, and
 //! leaves the host able to serve the next call.
 
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use dossier::{Action, Trigger};
 use dossier_plugins::{HostConfig, PluginError, PluginHost};
 
-use crate::common::{case_with, ctx, fixture, fixture_with, test_config};
+use crate::common::{
+    Fixture, case_with, ctx, fixture, fixture_with, harmless_actions, test_config,
+};
+
+/// The deadline of [`deadline_host`].
+const DEADLINE: Duration = Duration::from_secs(1);
+
+/// What a call may take beyond its deadline here. Generous on purpose: these tests prove that a
+/// call does not wait out the plugin's six-second sleep, not how fast the host is (timings
+/// belong in the benchmarks).
+const MARGIN: Duration = Duration::from_millis(1_500);
+
+/// A host with unlimited fuel and a one-second deadline, so only the deadline can stop a
+/// plugin; shared so the component is compiled once.
+fn deadline_host() -> PluginHost {
+    static HOST: OnceLock<PluginHost> = OnceLock::new();
+    HOST.get_or_init(|| {
+        PluginHost::new(HostConfig {
+            fuel: u64::MAX,
+            timeout: DEADLINE,
+            ..HostConfig::default()
+        })
+        .unwrap()
+    })
+    .clone()
+}
+
+/// The plugin's verdict on a fresh case with this attack, and how long the call took, timed
+/// from outside.
+fn timed(f: &Fixture, attack: &str) -> (dossier_plugins::Result<Vec<Action>>, Duration) {
+    let case = case_with(&f.store, attack, &[]);
+    let start = Instant::now();
+    let result = f
+        .host
+        .evaluate(&f.store, &f.package, &ctx(&case, Trigger::SlaCheck));
+    (result, start.elapsed())
+}
+
+fn assert_within_deadline(attack: &str, took: Duration) {
+    assert!(
+        took < DEADLINE + MARGIN,
+        "{attack}: the call took {took:?} against a {DEADLINE:?} deadline"
+    );
+}
+
+#[test]
+fn a_sleeping_plugin_wakes_at_once_on_the_stopped_clock() {
+    let f = fixture_with(deadline_host());
+    let (result, took) = timed(&f, "sleep");
+    assert_within_deadline("sleep", took);
+    assert_eq!(result.unwrap(), harmless_actions());
+    f.assert_still_serving();
+}
+
+#[test]
+fn polling_monotonic_clock_pollables_does_not_wait_for_real_time() {
+    let f = fixture_with(deadline_host());
+    let (result, took) = timed(&f, "poll-loop");
+    assert_within_deadline("poll-loop", took);
+    assert_eq!(result.unwrap(), harmless_actions());
+}
+
+#[test]
+fn a_plugin_looping_over_host_calls_times_out_at_its_deadline() {
+    let f = fixture_with(deadline_host());
+    let (result, took) = timed(&f, "host-call-loop");
+    assert_within_deadline("host-call-loop", took);
+    assert!(matches!(result, Err(PluginError::Timeout)), "{result:?}");
+    f.assert_still_serving();
+}
+
+#[test]
+fn what_a_plugin_writes_to_stderr_is_kept_with_its_logs() {
+    let f = fixture();
+    let case = case_with(&f.store, "stderr", &[]);
+    let run = f
+        .host
+        .dry_run(&f.store, "hostile", &case.number, Trigger::SlaCheck)
+        .unwrap();
+    assert_eq!(run.actions, harmless_actions());
+    assert_eq!(
+        run.logs.last().map(String::as_str),
+        Some("stderr: hostile plugin: first stderr line | hostile plugin: second stderr line"),
+        "{:?}",
+        run.logs
+    );
+}
 
 #[test]
 fn an_infinite_loop_runs_out_of_fuel() {
@@ -70,9 +157,13 @@ fn unbounded_recursion_traps() {
 }
 
 #[test]
-fn a_panic_traps() {
+fn a_panic_traps_with_the_panic_message() {
     let f = fixture();
-    assert!(matches!(f.evaluate("trap", &[]), Err(PluginError::Trap(_))));
+    let result = f.evaluate("trap", &[]);
+    assert!(
+        matches!(&result, Err(PluginError::Trap(m)) if m.contains("hostile plugin panics on purpose")),
+        "{result:?}"
+    );
     f.assert_still_serving();
 }
 

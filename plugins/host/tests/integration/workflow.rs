@@ -72,6 +72,30 @@ fn misbehaving_plugins_leave_only_a_failure_event_and_the_host_keeps_serving() {
 }
 
 #[test]
+fn a_failed_trigger_keeps_the_redacted_logs_and_panic_message_in_its_event() {
+    let f = fixture();
+    f.store.set_workflow(Arc::new(f.host.clone()));
+    // The hostile plugin declares case-created: creating the case runs it, and it panics.
+    let case = case_with(&f.store, "log-then-panic", &[]);
+    let failed: Vec<&str> = case
+        .events
+        .iter()
+        .filter(|e| e.kind == "plugin_failed")
+        .map(|e| e.body.as_str())
+        .collect();
+    assert_eq!(failed.len(), 1, "{:?}", case.events);
+    let body = failed[0];
+    assert!(
+        body.contains("gives up on card"),
+        "no panic message: {body}"
+    );
+    assert!(body.contains("warn: checking card"), "no log line: {body}");
+    for card in ["4111111111111111", "5555555555554444"] {
+        assert!(!body.contains(card), "card number stored: {body}");
+    }
+}
+
+#[test]
 fn a_good_plugin_runs_on_case_triggers() {
     let f = fixture();
     f.store.set_workflow(Arc::new(f.host.clone()));
