@@ -87,6 +87,6 @@ pub use plugin::{
     Action, PluginInfo, PluginManifest, PluginPackage, PluginRun, PublisherKey, Trigger, Workflow,
 };
 pub use schema::END_VERSION as SCHEMA_VERSION;
-pub use sop::{Sop, SopDefinition, SopStatus, SopSummary, Violation, WalkResult};
+pub use sop::{Sop, SopDefinition, SopRunOptions, SopStatus, SopSummary, Violation, WalkResult};
 pub use store::{ChangeNotice, DocKind, Durability, Origin, Store, StoreOptions, SubscriptionId};
 pub use version::PublishedVersion;
