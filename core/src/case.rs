@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::doc::{DocTx, Reader};
 use crate::error::{Error, Result};
 use crate::id::DocId;
+use crate::merge;
 use crate::store::{DocKind, Origin, Store, Write};
 
 /// Version of the case document layout.
@@ -750,8 +751,8 @@ pub(crate) fn materialize(
                     k,
                     Sla {
                         due_at: r.i64(&m, "due_at")?,
-                        paused_ms: r.i64(&m, "paused_ms").unwrap_or(0),
-                        met_at: r.i64(&m, "met_at"),
+                        paused_ms: merge::max(&r, &m, "paused_ms").unwrap_or(0),
+                        met_at: merge::earliest(&r, &m, "met_at"),
                     },
                 ))
             })
@@ -818,7 +819,7 @@ pub(crate) fn materialize(
         payment,
         dispute,
         sla,
-        paused_since: r.i64(&root, "paused_since"),
+        paused_since: merge::earliest(&r, &root, "paused_since"),
         escalations,
         problem: r.str(&root, "problem").and_then(|p| p.parse().ok()),
         events,
@@ -853,7 +854,7 @@ pub(crate) fn change_status(dt: &mut DocTx<'_>, from: Status, to: Status) -> Res
         &format!("{} -> {}", from.as_str(), to.as_str()),
         "internal",
     )?;
-    let paused_since = dt.read().i64(&root, "paused_since");
+    let paused_since = merge::earliest(&dt.read(), &root, "paused_since");
     match (paused_since, to.pauses_sla()) {
         (None, true) => dt.put(&root, "paused_since", now)?,
         (Some(since), false) => {
@@ -867,7 +868,7 @@ pub(crate) fn change_status(dt: &mut DocTx<'_>, from: Status, to: Status) -> Res
                     if dt.read().i64(&entry, "met_at").is_some() {
                         continue;
                     }
-                    let paused = dt.read().i64(&entry, "paused_ms").unwrap_or(0);
+                    let paused = merge::max(&dt.read(), &entry, "paused_ms").unwrap_or(0);
                     dt.put(&entry, "paused_ms", paused.saturating_add(elapsed))?;
                 }
             }
@@ -1404,8 +1405,8 @@ pub(crate) fn project(
             c.problem.map(|p| p.to_string()),
             c.created_at,
             updated_at,
-            r.i64(&ObjId::Root, "solved_at"),
-            r.i64(&ObjId::Root, "closed_at"),
+            merge::earliest(&r, &ObjId::Root, "solved_at"),
+            merge::earliest(&r, &ObjId::Root, "closed_at"),
             c.sla_due_at(),
             c.paused_since.is_some(),
             c.events.len() as i64,

@@ -21,6 +21,7 @@
 //! | [`redact`] | card-number and security-code redaction (PCI DSS) |
 //! | [`report`] | operations analytics from the SQL views: volume, root causes, SLA, escalations, SOP drop-off, article verification |
 //! | `doc` | the only write path into documents (redacting) and the reader |
+//! | `merge` | the one list of registers: a person's (conflicts) or bookkeeping (a deterministic policy) |
 //! | `schema`, `projection`, `cache`, `version` | migrations, SQL projections, the bounded cache, published versions |
 //!
 //! # Example
@@ -62,6 +63,7 @@ pub mod exchange;
 pub mod history;
 mod id;
 mod incoming;
+mod merge;
 pub mod plugin;
 mod projection;
 pub mod redact;
