@@ -812,7 +812,11 @@ pub(crate) fn materialize(
         priority,
         category,
         subcategory: r.str(&root, "subcategory"),
-        root_cause: r.str(&root, "root_cause"),
+        // An incident solved with its problem inherits the problem's root cause in a register
+        // of its own, so a root cause set on the incident (before, after or concurrently) wins.
+        root_cause: r
+            .str(&root, "root_cause")
+            .or_else(|| r.str(&root, "inherited_root_cause")),
         tags,
         subject: r.str(&root, "subject").unwrap_or_default(),
         description: r.str(&root, "description"),
@@ -1012,7 +1016,7 @@ impl Store {
             self.before_solve(&id)?;
         }
         self.write("case.update", Origin::Local, |w| {
-            let number = edit_open_case(w, &id, |dt, case| {
+            let (number, root_cause) = edit_open_case(w, &id, |dt, case| {
                 if let Some(s) = update.status {
                     change_status(dt, case.status, s)?;
                 }
@@ -1064,11 +1068,22 @@ impl Store {
                 if let Some(p) = problem {
                     dt.put(&root, "problem", p.to_string().as_str())?;
                 }
-                Ok(case.number.clone())
+                let root_cause = update
+                    .root_cause
+                    .clone()
+                    .or_else(|| case.root_cause.clone());
+                Ok((case.number.clone(), root_cause))
             })?;
             for incident in &incidents {
                 edit_open_case(w, incident, |dt, case| {
                     change_status(dt, case.status, Status::Solved)?;
+                    // Solved through the problem, the incident shares its root cause unless it
+                    // has its own (see `materialize`).
+                    if let Some(rc) = &root_cause
+                        && case.root_cause.is_none()
+                    {
+                        dt.put_str(&ObjId::Root, "inherited_root_cause", "root_cause", rc)?;
+                    }
                     dt.event(
                         "problem_solved",
                         &format!("solved with problem {number}"),
