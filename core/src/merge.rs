@@ -156,6 +156,14 @@ pub(crate) fn policy(kind: DocKind, path: &str) -> Policy {
         .map_or(Person, |r| r.policy)
 }
 
+/// Whether a pattern of [`REGISTERS`] names the register (a test keeps the list complete).
+#[cfg(test)]
+fn is_listed(kind: DocKind, path: &str) -> bool {
+    REGISTERS
+        .iter()
+        .any(|r| r.kind == kind && matches(r.path, path))
+}
+
 /// Every concurrent integer value of a register.
 fn ints(r: &Reader<'_, impl ReadDoc>, obj: &ObjId, prop: &str) -> Vec<i64> {
     r.all(obj, prop)
@@ -220,6 +228,133 @@ mod tests {
         assert_eq!(policy(Case, "something_new"), Person);
         assert_eq!(policy(Case, "sla.first_reply.something_new"), Person);
         assert_eq!(policy(Sop, "paused_since"), Person);
+    }
+
+    /// Paths of every scalar or text register under `obj`, through nested maps (list items
+    /// are appended once and never rewritten, so they are not registers).
+    fn register_paths(
+        r: &Reader<'_, automerge::Automerge>,
+        obj: &ObjId,
+        path: &str,
+    ) -> Vec<String> {
+        use automerge::ObjType;
+        let mut out = Vec::new();
+        for key in r.keys(obj) {
+            let field = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            match r.get(obj, key.as_str()) {
+                Some((Value::Object(ObjType::Map), id)) => {
+                    out.extend(register_paths(r, &id, &field));
+                }
+                Some((Value::Object(ObjType::List), _)) => {}
+                Some(_) => out.push(field),
+                None => {}
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_register_the_code_writes_is_listed_as_a_person_s_or_with_a_policy() {
+        use crate::case::{Card, CaseUpdate, Category, Dispute, NewCase, Payment, Status};
+        use crate::{NewArticle, Store, StoreOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            dir.path().join("s.db"),
+            StoreOptions {
+                site: Some("MX1".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let problem = store
+            .create_case(NewCase::new("ES", Category::Refund, "Outage"))
+            .unwrap();
+        let mut new = NewCase::new("ES", Category::ChargebackDispute, "Unknown charge");
+        new.locale = Some("es".into());
+        new.channel = Some("chat".into());
+        new.assignee = Some("lucia".into());
+        new.subcategory = Some("duplicate".into());
+        new.description = Some("Two charges".into());
+        new.tags = vec!["vip".into()];
+        new.fields = [("order".to_string(), "A-1".to_string())].into();
+        new.payment = Some(Payment {
+            rail: Some("card".into()),
+            amount_minor: Some(100),
+            currency: Some("EUR".into()),
+            txn_at: Some(1),
+            txn_ref: Some("T1".into()),
+            network_ref: Some("N1".into()),
+            card: Some(Card {
+                brand: Some("visa".into()),
+                bin: Some("411111".into()),
+                last4: Some("1111".into()),
+            }),
+        });
+        new.dispute = Some(Dispute {
+            network: Some("visa".into()),
+            reason_code: Some("10.4".into()),
+            stage: Some("first_chargeback".into()),
+            evidence_due_at: Some(2),
+        });
+        new.problem = Some(problem.number.clone());
+        let case = store.create_case(new).unwrap();
+        store.set_sla(&case.number, "first_reply", 5).unwrap();
+        store.mark_sla_met(&case.number, "first_reply").unwrap();
+        store.set_sla(&case.number, "resolution", 9).unwrap();
+        for s in [Status::Pending, Status::Open] {
+            let update = CaseUpdate {
+                status: Some(s),
+                ..Default::default()
+            };
+            store.update_case(&case.number, update).unwrap();
+        }
+        let solve = CaseUpdate {
+            status: Some(Status::Solved),
+            root_cause: Some("psp_outage".into()),
+            priority: Some(crate::case::Priority::High),
+            ..Default::default()
+        };
+        store.update_case(&problem.number, solve).unwrap();
+        let close = CaseUpdate {
+            status: Some(Status::Closed),
+            ..Default::default()
+        };
+        store.update_case(&case.number, close).unwrap();
+
+        let sop = store
+            .import_sop_json(crate::sop::definition::tests::UPI, "upi.json")
+            .unwrap();
+        let article = store
+            .create_article(NewArticle {
+                title: [("es".to_string(), "Reembolsos".to_string())].into(),
+                body: [("es".to_string(), "Cómo".to_string())].into(),
+                ..Default::default()
+            })
+            .unwrap();
+        store.verify_article(&article.id).unwrap();
+
+        let docs = [
+            (case.id, Case),
+            (problem.id, Case),
+            (sop.id, Sop),
+            (article.id, Article),
+        ];
+        for (id, kind) in docs {
+            let (doc, _) = store.load(&id).unwrap();
+            let r = Reader::new(&*doc, None);
+            let paths = register_paths(&r, &ObjId::Root, "");
+            assert!(paths.len() > 3, "{paths:?}");
+            for path in paths {
+                assert!(
+                    is_listed(kind, &path),
+                    "{kind:?} register {path} is not in REGISTERS"
+                );
+            }
+        }
     }
 
     #[test]
