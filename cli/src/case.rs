@@ -231,8 +231,9 @@ pub struct SlaArgs {
     id: String,
     /// The metric, e.g. first_reply or resolution.
     metric: String,
-    /// Deadline: RFC 3339 (2026-11-22T16:40:00Z) or relative (+30m, +4h, +2d).
-    #[arg(long, value_name = "WHEN")]
+    /// Deadline: RFC 3339 (2026-11-22T16:40:00Z) or relative to now (+30m, +4h, +2d; -2h is
+    /// in the past).
+    #[arg(long, value_name = "WHEN", allow_hyphen_values = true)]
     due: Option<String>,
     /// Mark the metric met now.
     #[arg(long)]

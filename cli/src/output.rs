@@ -37,8 +37,15 @@ pub fn parse_when(input: &str, now: i64) -> Result<i64> {
     if let Some(rel) = s.strip_prefix('+') {
         return parse_relative(rel).map(|d| now.saturating_add(d));
     }
+    // A deadline in the past is legitimate (back-dated imports, tests): `-2h` is two hours ago.
+    if let Some(rel) = s.strip_prefix('-') {
+        return parse_relative(rel).map(|d| now.saturating_sub(d));
+    }
     dossier::time::parse_rfc3339(s).with_context(|| {
-        format!("invalid time {s:?}: use RFC 3339 (2026-11-22T16:40:00Z) or +30m, +4h, +2d, +1w")
+        format!(
+            "invalid time {s:?}: use RFC 3339 (2026-11-22T16:40:00Z) or relative \
+             (+30m, +4h, +2d, +1w; -2h for the past)"
+        )
     })
 }
 
@@ -156,6 +163,15 @@ mod tests {
         assert_eq!(parse_when("+4h", 0).ok(), Some(4 * 3_600_000));
         assert_eq!(parse_when("+2d", 0).ok(), Some(2 * MS_PER_DAY));
         assert_eq!(parse_when("+1w", 0).ok(), Some(7 * MS_PER_DAY));
+    }
+
+    #[test]
+    fn relative_times_with_a_minus_sign_are_in_the_past() {
+        let now = 10 * MS_PER_DAY;
+        assert_eq!(parse_when("-2h", now).ok(), Some(now - 2 * 3_600_000));
+        assert_eq!(parse_when("-1d", now).ok(), Some(now - MS_PER_DAY));
+        assert!(parse_when("-", now).is_err());
+        assert!(parse_when("-2y", now).is_err());
     }
 
     #[test]

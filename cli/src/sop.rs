@@ -19,7 +19,7 @@ use anyhow::{Result, anyhow, bail};
 use clap::{Args, Subcommand};
 use dossier::sop::walk::{RuleError, WalkError, walk};
 use dossier::sop::{Answer, Node, NodeKind, Outcome, OutcomeResult, SopDefinition};
-use dossier::{DocId, Store, WalkResult};
+use dossier::{DocId, SopRunOptions, Store, WalkResult};
 
 use crate::output::{self, plural, time, truncate};
 use crate::{Global, open_store, read_file, usage};
@@ -133,20 +133,18 @@ pub struct RunArgs {
     /// Walk this published version [default: the latest].
     #[arg(long, value_name = "V")]
     version: Option<i64>,
-    /// Answers and NAME=VALUE bindings, comma-separated: --answers Yes,P2M,days_since_txn=9
-    #[arg(
-        long,
-        value_name = "A,B,C",
-        value_delimiter = ',',
-        conflicts_with = "answer"
-    )]
-    answers: Vec<String>,
-    /// One answer or NAME=VALUE binding (repeatable; use it for labels with commas).
-    #[arg(long, value_name = "A")]
+    /// One answer (its id or its label in any locale) or a NAME=VALUE binding, in walk order.
+    /// Repeat the flag for each answer: --answer Yes --answer P2M --answer days_since_txn=9.
+    /// Each flag is one answer whole, so labels may hold commas ("Sí, pero hay un problema").
+    #[arg(long, value_name = "ANSWER")]
     answer: Vec<String>,
     /// Record the run on this case (walks the latest version).
     #[arg(long, value_name = "CASE", conflicts_with = "version")]
     case: Option<String>,
+    /// Record the run even if the SOP does not cover the case's market (the run and its event
+    /// say so).
+    #[arg(long, requires = "case")]
+    any_market: bool,
     /// Show text in this locale [default: the SOP's master locale].
     #[arg(long, value_name = "L")]
     locale: Option<String>,
@@ -704,9 +702,8 @@ fn run_sop(g: &Global, store: &Store, a: RunArgs, out: &mut dyn Write) -> Result
     let (version, def) = store.sop_version(&id, a.version)?;
     let locale = a.locale.unwrap_or_else(|| def.master_locale.clone());
     let given: Vec<String> = a
-        .answers
+        .answer
         .into_iter()
-        .chain(a.answer)
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .collect();
@@ -725,7 +722,17 @@ fn run_sop(g: &Global, store: &Store, a: RunArgs, out: &mut dyn Write) -> Result
         (given, r)
     };
     if let Some(case) = &a.case {
-        result = store.record_sop_run(case, &id, &inputs)?;
+        let options = if a.any_market {
+            SopRunOptions::any_market()
+        } else {
+            SopRunOptions::default()
+        };
+        result = store
+            .record_sop_run_with(case, &id, &inputs, options)
+            .map_err(|e| match e {
+                dossier::Error::SopMarket { .. } => anyhow!("{e} (--any-market)"),
+                e => e.into(),
+            })?;
     }
     if g.json {
         let actions: Vec<serde_json::Value> = result

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::doc::{DocTx, Reader};
 use crate::error::{Error, Result};
 use crate::id::DocId;
+use crate::merge;
 use crate::store::{DocKind, Origin, Store, Write};
 
 /// Version of the case document layout.
@@ -828,8 +829,8 @@ pub(crate) fn materialize(
                     k,
                     Sla {
                         due_at: r.i64(&m, "due_at")?,
-                        paused_ms: r.i64(&m, "paused_ms").unwrap_or(0),
-                        met_at: r.i64(&m, "met_at"),
+                        paused_ms: merge::max(&r, &m, "paused_ms").unwrap_or(0),
+                        met_at: merge::earliest(&r, &m, "met_at"),
                     },
                 ))
             })
@@ -889,14 +890,18 @@ pub(crate) fn materialize(
         priority,
         category,
         subcategory: r.str(&root, "subcategory"),
-        root_cause: r.str(&root, "root_cause"),
+        // An incident solved with its problem inherits the problem's root cause in a register
+        // of its own, so a root cause set on the incident (before, after or concurrently) wins.
+        root_cause: r
+            .str(&root, "root_cause")
+            .or_else(|| r.str(&root, "inherited_root_cause")),
         tags,
         subject: r.str(&root, "subject").unwrap_or_default(),
         description: r.str(&root, "description"),
         payment,
         dispute,
         sla,
-        paused_since: r.i64(&root, "paused_since"),
+        paused_since: merge::earliest(&r, &root, "paused_since"),
         escalations,
         problem: r.str(&root, "problem").and_then(|p| p.parse().ok()),
         events,
@@ -931,7 +936,7 @@ pub(crate) fn change_status(dt: &mut DocTx<'_>, from: Status, to: Status) -> Res
         &format!("{} -> {}", from.as_str(), to.as_str()),
         "internal",
     )?;
-    let paused_since = dt.read().i64(&root, "paused_since");
+    let paused_since = merge::earliest(&dt.read(), &root, "paused_since");
     match (paused_since, to.pauses_sla()) {
         (None, true) => dt.put(&root, "paused_since", now)?,
         (Some(since), false) => {
@@ -945,7 +950,7 @@ pub(crate) fn change_status(dt: &mut DocTx<'_>, from: Status, to: Status) -> Res
                     if dt.read().i64(&entry, "met_at").is_some() {
                         continue;
                     }
-                    let paused = dt.read().i64(&entry, "paused_ms").unwrap_or(0);
+                    let paused = merge::max(&dt.read(), &entry, "paused_ms").unwrap_or(0);
                     dt.put(&entry, "paused_ms", paused.saturating_add(elapsed))?;
                 }
             }
@@ -1089,7 +1094,7 @@ impl Store {
             self.before_solve(&id)?;
         }
         self.write("case.update", Origin::Local, |w| {
-            let number = edit_open_case(w, &id, |dt, case| {
+            let (number, root_cause) = edit_open_case(w, &id, |dt, case| {
                 if let Some(s) = update.status {
                     change_status(dt, case.status, s)?;
                 }
@@ -1141,11 +1146,22 @@ impl Store {
                 if let Some(p) = problem {
                     dt.put(&root, "problem", p.to_string().as_str())?;
                 }
-                Ok(case.number.clone())
+                let root_cause = update
+                    .root_cause
+                    .clone()
+                    .or_else(|| case.root_cause.clone());
+                Ok((case.number.clone(), root_cause))
             })?;
             for incident in &incidents {
                 edit_open_case(w, incident, |dt, case| {
                     change_status(dt, case.status, Status::Solved)?;
+                    // Solved through the problem, the incident shares its root cause unless it
+                    // has its own (see `materialize`).
+                    if let Some(rc) = &root_cause
+                        && case.root_cause.is_none()
+                    {
+                        dt.put_str(&ObjId::Root, "inherited_root_cause", "root_cause", rc)?;
+                    }
                     dt.event(
                         "problem_solved",
                         &format!("solved with problem {number}"),
@@ -1484,8 +1500,8 @@ pub(crate) fn project(
             c.problem.map(|p| p.to_string()),
             c.created_at,
             updated_at,
-            r.i64(&ObjId::Root, "solved_at"),
-            r.i64(&ObjId::Root, "closed_at"),
+            merge::earliest(&r, &ObjId::Root, "solved_at"),
+            merge::earliest(&r, &ObjId::Root, "closed_at"),
             c.sla_due_at(),
             c.paused_since.is_some(),
             c.events.len() as i64,

@@ -96,6 +96,22 @@ pub enum Error {
         /// The approver that was refused.
         approver: String,
     },
+    /// A run of an SOP was to be recorded on a case of a market the SOP does not cover.
+    #[error(
+        "sop {title:?} covers {}, not market {market} of case {case}; \
+         record the run with the any-market override if it applies anyway",
+        markets.join(", ")
+    )]
+    SopMarket {
+        /// The SOP's title.
+        title: String,
+        /// The markets the SOP's published version covers.
+        markets: Vec<String>,
+        /// The case number.
+        case: String,
+        /// The case's market.
+        market: String,
+    },
     /// An import file is malformed; nothing from it was stored.
     #[error("{source_name}: {location}: {reason}")]
     Import {

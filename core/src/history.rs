@@ -14,7 +14,8 @@ use serde::Serialize;
 use crate::doc::{ChangeMeta, Reader, display_value};
 use crate::error::{Error, Result};
 use crate::id::DocId;
-use crate::store::Store;
+use crate::merge;
+use crate::store::{DocKind, Store};
 
 /// One change in a document's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -44,9 +45,6 @@ pub struct Conflict {
     /// Every concurrent value, winner first.
     pub values: Vec<String>,
 }
-
-/// Fields whose concurrent values a merge policy resolves (DESIGN §4): not conflicts.
-const POLICY_FIELDS: &[&str] = &["status", "priority"];
 
 pub(crate) fn check_heads(doc: &Automerge, heads: &[ChangeHash]) -> Result<()> {
     for h in heads {
@@ -118,7 +116,15 @@ fn ordered_history(doc: &Automerge) -> Vec<HistoryEntry> {
     out
 }
 
-fn walk_conflicts(r: &Reader<'_, Automerge>, obj: &ObjId, path: &str, out: &mut Vec<Conflict>) {
+/// Registers with concurrent values that a person owns ([`crate::merge`] says which): the
+/// code's own bookkeeping and fields with a merge policy are not conflicts.
+fn walk_conflicts(
+    r: &Reader<'_, Automerge>,
+    kind: Option<DocKind>,
+    obj: &ObjId,
+    path: &str,
+    out: &mut Vec<Conflict>,
+) {
     for key in r.keys(obj) {
         let field = if path.is_empty() {
             key.clone()
@@ -126,7 +132,8 @@ fn walk_conflicts(r: &Reader<'_, Automerge>, obj: &ObjId, path: &str, out: &mut 
             format!("{path}.{key}")
         };
         let all = r.all(obj, key.as_str());
-        if all.len() > 1 && !(path.is_empty() && POLICY_FIELDS.contains(&key.as_str())) {
+        let reported = kind.is_none_or(|k| merge::policy(k, &field).is_reported());
+        if all.len() > 1 && reported {
             // Automerge's winner is the last of get_all.
             let mut values: Vec<String> = all
                 .iter()
@@ -143,7 +150,7 @@ fn walk_conflicts(r: &Reader<'_, Automerge>, obj: &ObjId, path: &str, out: &mut 
             }
         }
         if let Some((Value::Object(ObjType::Map), id)) = r.get(obj, key.as_str()) {
-            walk_conflicts(r, &id, &field, out);
+            walk_conflicts(r, kind, &id, &field, out);
         }
     }
 }
@@ -166,8 +173,9 @@ impl Store {
     pub fn conflicts(&self, id: &DocId) -> Result<Vec<Conflict>> {
         let (doc, _) = self.load(id)?;
         let r = Reader::new(&*doc, None);
+        let kind = r.str(&ObjId::Root, "kind").and_then(|k| DocKind::parse(&k));
         let mut out = Vec::new();
-        walk_conflicts(&r, &ObjId::Root, "", &mut out);
+        walk_conflicts(&r, kind, &ObjId::Root, "", &mut out);
         Ok(out)
     }
 

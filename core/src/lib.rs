@@ -23,6 +23,7 @@
 //! | [`redact`] | card-number and security-code redaction (PCI DSS) |
 //! | [`report`] | operations analytics from the SQL views: volume, root causes, SLA, escalations, SOP drop-off, article verification |
 //! | `doc` | the only write path into documents (redacting) and the reader |
+//! | `merge` | the one list of registers: a person's (conflicts) or bookkeeping (a deterministic policy) |
 //! | `schema`, `projection`, `cache`, `version` | migrations, SQL projections, the bounded cache, published versions |
 //!
 //! # Example
@@ -66,6 +67,7 @@ pub mod files;
 pub mod history;
 mod id;
 mod incoming;
+mod merge;
 pub mod plugin;
 mod projection;
 pub mod redact;
@@ -91,6 +93,6 @@ pub use plugin::{
     Action, PluginInfo, PluginManifest, PluginPackage, PluginRun, PublisherKey, Trigger, Workflow,
 };
 pub use schema::END_VERSION as SCHEMA_VERSION;
-pub use sop::{Sop, SopDefinition, SopStatus, SopSummary, Violation, WalkResult};
+pub use sop::{Sop, SopDefinition, SopRunOptions, SopStatus, SopSummary, Violation, WalkResult};
 pub use store::{ChangeNotice, DocKind, Durability, Origin, Store, StoreOptions, SubscriptionId};
 pub use version::PublishedVersion;

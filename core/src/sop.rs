@@ -699,12 +699,31 @@ impl Store {
 
     /// Walks the latest published version for a case and records the run (path, exit node,
     /// outcome — `incomplete` when the inputs ran out) on the case, for drop-off reports.
+    /// Refuses a case of a market the SOP does not cover; see [`Store::record_sop_run_with`].
     ///
     /// # Errors
-    /// As [`Store::walk_sop`], plus [`Error::CaseClosed`].
+    /// As [`Store::record_sop_run_with`] with the default options.
     pub fn record_sop_run(&self, case: &str, sop: &DocId, inputs: &[String]) -> Result<WalkResult> {
+        self.record_sop_run_with(case, sop, inputs, SopRunOptions::default())
+    }
+
+    /// As [`Store::record_sop_run`], with options. An SOP with no markets covers every market.
+    /// With `any_market`, a run on a case of another market is recorded, and the run and its
+    /// event say so (`market_override`).
+    ///
+    /// # Errors
+    /// As [`Store::walk_sop`], plus [`Error::CaseClosed`], and [`Error::SopMarket`] when the
+    /// published version does not cover the case's market and `any_market` is not set.
+    pub fn record_sop_run_with(
+        &self,
+        case: &str,
+        sop: &DocId,
+        inputs: &[String],
+        options: SopRunOptions,
+    ) -> Result<WalkResult> {
         let case_id = self.resolve_case(case)?;
-        let (version, result) = self.walk_sop(sop, None, inputs)?;
+        let (version, def) = self.sop_version(sop, None)?;
+        let result = walk::walk(&def, inputs).map_err(|e| Error::Walk(e.to_string()))?;
         let exit = result
             .end
             .clone()
@@ -717,7 +736,16 @@ impl Store {
             (None, _) => "incomplete".into(),
         };
         self.write("case.sop_run", Origin::Local, |w| {
-            edit_open_case(w, &case_id, |dt, _| {
+            edit_open_case(w, &case_id, |dt, case| {
+                let covered = def.markets.is_empty() || def.markets.contains(&case.market);
+                if !covered && !options.any_market {
+                    return Err(Error::SopMarket {
+                        title: def.title.clone(),
+                        markets: def.markets.clone(),
+                        case: case.number.clone(),
+                        market: case.market.clone(),
+                    });
+                }
                 let list = dt.list(&ObjId::Root, "sop_runs")?;
                 let m = dt.push_map(&list)?;
                 let (by, at) = (dt.meta.author.clone(), dt.meta.at);
@@ -731,11 +759,18 @@ impl Store {
                 dt.put(&m, "outcome", outcome.as_str())?;
                 dt.put(&m, "at", at)?;
                 dt.put(&m, "by", by.as_str())?;
-                dt.event(
-                    "sop_run",
-                    &format!("sop v{version} ended at {exit} ({outcome})"),
-                    "internal",
-                )
+                let mut body = format!("sop v{version} ended at {exit} ({outcome})");
+                if !covered {
+                    // The override is part of the record: a report can tell runs an agent
+                    // forced onto another market from ordinary ones.
+                    dt.put(&m, "market_override", case.market.as_str())?;
+                    body.push_str(&format!(
+                        "; market {} not covered by the sop ({}), recorded by override",
+                        case.market,
+                        def.markets.join(", ")
+                    ));
+                }
+                dt.event("sop_run", &body, "internal")
             })
         })?;
         Ok(result)
@@ -766,6 +801,21 @@ impl Store {
             }
             Ok(out)
         })
+    }
+}
+
+/// Options of [`Store::record_sop_run_with`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SopRunOptions {
+    /// Record the run even when the SOP does not cover the case's market.
+    pub any_market: bool,
+}
+
+impl SopRunOptions {
+    /// Options that record a run whatever the case's market.
+    pub fn any_market() -> Self {
+        SopRunOptions { any_market: true }
     }
 }
 

@@ -273,12 +273,18 @@ fn sla_deadlines_take_relative_times_and_breaches_are_listed() {
     assert_eq!(breached.as_array().map(Vec::len), Some(1));
     assert_eq!(breached[0]["number"], "MX1-1");
     assert!(env.ok(&["case", "list"]).contains("BREACHED"));
+    // A deadline in the past is legitimate, and `-2h` is a value, not a flag.
+    let out = env.ok(&["case", "sla", "MX1-2", "resolution", "--due", "-2h"]);
+    assert!(out.contains("resolution due 20"), "{out}");
+    let breached = env.json(&["case", "list", "--breached"]);
+    assert_eq!(breached.as_array().map(Vec::len), Some(2));
     let out = env.fail(
         &["case", "sla", "MX1-1", "resolution", "--due", "tomorrow"],
         1,
     );
     assert!(out.stderr.contains("invalid time"), "{out:?}");
     env.ok(&["case", "sla", "MX1-1", "resolution", "--met"]);
+    env.ok(&["case", "sla", "MX1-2", "resolution", "--met"]);
     assert_eq!(
         env.json(&["case", "list", "--breached"]),
         Value::Array(vec![])

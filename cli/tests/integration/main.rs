@@ -145,7 +145,7 @@ fn help_and_version_exit_0() {
     let env = Env::empty();
     assert!(env.ok(&["--help"]).contains("case"));
     assert!(env.ok(&["--version"]).contains("dossier"));
-    assert!(env.ok(&["sop", "run", "--help"]).contains("--answers"));
+    assert!(env.ok(&["sop", "run", "--help"]).contains("--answer"));
 }
 
 #[test]

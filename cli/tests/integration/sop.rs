@@ -229,11 +229,21 @@ fn publishing_needs_review_and_a_second_person() {
 fn sop_run_with_answers_walks_the_published_version() {
     let env = Env::init("MX1");
     let (id, _) = import(&env, &testdata("upi_debited_not_credited.json"));
-    let out = env.fail(&["sop", "run", &id, "--answers", "Yes"], 1);
+    let out = env.fail(&["sop", "run", &id, "--answer", "Yes"], 1);
     assert!(out.stderr.contains("never published"), "{out:?}");
     publish(&env, &id);
 
-    let out = env.ok(&["sop", "run", &id, "--answers", "Yes,P2M,days_since_txn=9"]);
+    let out = env.ok(&[
+        "sop",
+        "run",
+        &id,
+        "--answer",
+        "Yes",
+        "--answer",
+        "P2M",
+        "--answer",
+        "days_since_txn=9",
+    ]);
     assert!(
         out.contains(
             "path:     start -> type -> p2m_age -> collect_rrn -> raise_psp -> end_escalated"
@@ -268,7 +278,7 @@ fn sop_run_with_answers_walks_the_published_version() {
     );
 
     // Answers ran out: the pending question is reported (stdin is not a terminal).
-    let out = env.ok(&["sop", "run", &id, "--answers", "Yes"]);
+    let out = env.ok(&["sop", "run", &id, "--answer", "Yes"]);
     assert!(
         out.contains("outcome:  incomplete") && out.contains("pending:  type"),
         "{out}"
@@ -276,20 +286,104 @@ fn sop_run_with_answers_walks_the_published_version() {
     let out = env.ok(&["sop", "run", &id]);
     assert!(out.contains("pending:  start"), "{out}");
 
-    let out = env.fail(&["sop", "run", &id, "--answers", "Yes,P2M"], 1);
+    let out = env.fail(
+        &["sop", "run", &id, "--answer", "Yes", "--answer", "P2M"],
+        1,
+    );
     assert!(
         out.stderr.contains("days_since_txn") && out.stderr.contains("not bound"),
         "{out:?}"
     );
-    let out = env.fail(&["sop", "run", &id, "--answers", "Maybe"], 1);
+    let out = env.fail(&["sop", "run", &id, "--answer", "Maybe"], 1);
     assert!(
         out.stderr.contains("no answer of question \"start\""),
         "{out:?}"
     );
-    env.fail(
-        &["sop", "run", &id, "--answers", "Yes", "--answer", "P2M"],
-        2,
+}
+
+#[test]
+fn sop_run_takes_each_answer_whole_so_labels_may_hold_commas() {
+    let env = Env::init("MX1");
+    let (id, _) = import(&env, &testdata("card_dispute_intake.json"));
+    publish(&env, &id);
+    let v = env.json(&[
+        "sop",
+        "run",
+        &id,
+        "--answer",
+        "Sí, pero hay un problema",
+        "--answer",
+        "Cargo duplicado",
+    ]);
+    assert_eq!(v["end"], "duplicado", "{v}");
+    assert_eq!(
+        v["inputs"],
+        json!(["Sí, pero hay un problema", "Cargo duplicado"])
     );
+    // The comma-separated form is gone: it cut such labels in two.
+    let out = env.fail(&["sop", "run", &id, "--answers", "No"], 2);
+    assert!(out.stderr.contains("--answer"), "{out:?}");
+    let help = env.ok(&["sop", "run", "--help"]);
+    assert!(
+        help.contains("--answer <ANSWER>") && help.contains("commas"),
+        "{help}"
+    );
+}
+
+#[test]
+fn sop_run_on_a_case_of_another_market_is_refused_unless_overridden() {
+    let env = Env::init("MX1");
+    let (card, _) = import(&env, &testdata("card_dispute_intake.json"));
+    publish(&env, &card);
+    env.ok(&[
+        "case",
+        "new",
+        "--market",
+        "IN-UPI",
+        "--category",
+        "chargeback_dispute",
+        "--subject",
+        "Unknown card charge",
+    ]);
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "sop",
+            "run",
+            card.as_str(),
+            "--answer",
+            "No",
+            "--case",
+            "MX1-1",
+        ];
+        args.extend_from_slice(extra);
+        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let args = run(&[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = env.fail(&args, 1);
+    for want in ["ES, EU", "IN-UPI", "MX1-1", "--any-market"] {
+        assert!(out.stderr.contains(want), "{want}: {out:?}");
+    }
+    let case = env.json(&["case", "show", "MX1-1"]);
+    assert_eq!(case["sop_runs"], json!([]), "nothing recorded");
+
+    let args = run(&["--any-market"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    env.ok(&args);
+    let case = env.json(&["case", "show", "MX1-1"]);
+    assert_eq!(case["sop_runs"][0]["exit_node"], "fin_riesgo");
+    let events = case["events"].as_array().expect("events");
+    let run_event = events
+        .iter()
+        .find(|e| e["kind"] == "sop_run")
+        .expect("a sop_run event");
+    let body = run_event["body"].as_str().unwrap_or_default();
+    assert!(
+        body.contains("override") && body.contains("IN-UPI"),
+        "{body}"
+    );
+    // The flag only means something with --case.
+    env.fail(&["sop", "run", &card, "--answer", "No", "--any-market"], 2);
 }
 
 #[test]
@@ -311,8 +405,12 @@ fn sop_run_with_a_case_records_the_run_on_the_case() {
         "sop",
         "run",
         &id,
-        "--answers",
-        "Yes,P2M,days_since_txn=9",
+        "--answer",
+        "Yes",
+        "--answer",
+        "P2M",
+        "--answer",
+        "days_since_txn=9",
         "--case",
         "MX1-1",
     ]);

@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
-use super::definition::{Node, NodeKind, SopDefinition, check_id};
+use super::definition::{Node, NodeKind, SopDefinition, check_id, fold_text};
 use super::rules;
 use super::walk::walk;
 
@@ -226,6 +226,7 @@ fn check_node(def: &SopDefinition, id: &str, node: &Node, out: &mut Report) {
                 out.push(at, MissingText, msg);
             }
         }
+        check_ambiguous_answers(id, node, out);
     }
     if kind == NodeKind::Logic {
         for (i, r) in node.rules.iter().enumerate() {
@@ -239,6 +240,49 @@ fn check_node(def: &SopDefinition, id: &str, node: &Node, out: &mut Report) {
         if !def.nodes.contains_key(edge.to) {
             let msg = format!("next {:?} does not exist ({})", edge.to, edge.via);
             out.push(at, DanglingNext, msg);
+        }
+    }
+}
+
+/// Answers the walk cannot tell apart. The walk matches an input against every answer's id and
+/// its label in every locale after folding case, accents and spaces (`Sí` = `si` = `SI`), and
+/// takes the first match; so two answers with spellings equal after folding — in the same
+/// locale or across locales — make the later one unreachable by that spelling.
+fn check_ambiguous_answers(id: &str, node: &Node, out: &mut Report) {
+    let spellings: Vec<Vec<(String, &str, String)>> = node
+        .answers
+        .iter()
+        .map(|a| {
+            std::iter::once(("id".to_owned(), a.id.as_str()))
+                .chain(
+                    a.label
+                        .iter()
+                        .map(|(l, t)| (format!("{l} label"), t.as_str())),
+                )
+                .map(|(what, text)| (what, text, fold_text(text)))
+                .filter(|(_, _, folded)| !folded.is_empty())
+                .collect()
+        })
+        .collect();
+    for (i, a) in node.answers.iter().enumerate() {
+        for (j, b) in node.answers.iter().enumerate().skip(i + 1) {
+            if a.id == b.id {
+                continue; // reported as a duplicate id
+            }
+            let clash = spellings[i].iter().find_map(|(wa, ta, fa)| {
+                spellings[j]
+                    .iter()
+                    .find(|(_, _, fb)| fb == fa)
+                    .map(|(wb, tb, _)| (wa, ta, wb, tb))
+            });
+            if let Some((wa, ta, wb, tb)) = clash {
+                let msg = format!(
+                    "answers {:?} ({wa} {ta:?}) and {:?} ({wb} {tb:?}) are the same once case \
+                     and accents are ignored, so the walk cannot tell them apart",
+                    a.id, b.id
+                );
+                out.push(Some(id), ViolationKind::BadNodeShape, msg);
+            }
         }
     }
 }
@@ -623,6 +667,39 @@ mod tests {
     }
 
     #[test]
+    fn answers_equal_once_case_and_accents_are_folded_are_a_violation_naming_both() {
+        let mut def = upi();
+        let q = node_mut(&mut def, "start");
+        let first = q.answers[0].clone();
+        q.answers[0].label.insert("es".into(), "Sí".into());
+        q.answers[1].label.insert("es".into(), "SI".into());
+        let v: Vec<String> = validate(&def)
+            .iter()
+            .filter(|v| v.kind == BadNodeShape)
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].starts_with("node \"start\": answers"), "{v:?}");
+        for want in [first.id.as_str(), "\"Sí\"", "\"SI\"", "es label"] {
+            assert!(v[0].contains(want), "{want} missing from {v:?}");
+        }
+
+        // Across locales too: a pt label of one answer equal to the es label of another.
+        let mut def = upi();
+        let q = node_mut(&mut def, "start");
+        q.answers[0].label.insert("es".into(), "Não sei".into());
+        q.answers[1].label.insert("pt".into(), "nao  SEI".into());
+        assert!(found(&def).contains(&at("start", BadNodeShape)));
+
+        // And an answer id equal to another answer's label.
+        let mut def = upi();
+        let q = node_mut(&mut def, "start");
+        let other = q.answers[0].id.clone();
+        q.answers[1].label.insert("en".into(), other.to_uppercase());
+        assert!(found(&def).contains(&at("start", BadNodeShape)));
+    }
+
+    #[test]
     fn a_missing_entry_is_a_tree_level_violation_and_skips_reachability() {
         let mut def = upi();
         def.entry = "begin".into();
@@ -659,13 +736,13 @@ mod tests {
             let label = BTreeMap::from([("en".to_string(), "Next".to_string())]);
             node.answers.push(Answer {
                 id: "next".into(),
-                label: label.clone(),
+                label,
                 next,
             });
             if back_edge && i + 1 == n {
                 node.answers.push(Answer {
                     id: "again".into(),
-                    label,
+                    label: BTreeMap::from([("en".to_string(), "Again".to_string())]),
                     next: "n0".into(),
                 });
             }

@@ -304,3 +304,83 @@ fn concurrent_article_edits_merge_character_by_character() {
         1
     );
 }
+
+#[test]
+fn two_sites_pausing_at_once_is_no_conflict_and_pause_time_counts_from_the_earliest() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::new();
+    let a = open_site(dir.path(), "MX1", "lucia", &clock);
+    let b = open_site(dir.path(), "BLR2", "priya", &clock);
+    let case = a
+        .create_case(NewCase::new(
+            "IN-UPI",
+            Category::Refund,
+            "Refund not received",
+        ))
+        .unwrap();
+    let due = clock.now() + 4 * 3_600_000;
+    a.set_sla(&case.number, "resolution", due).unwrap();
+    b.pull_from(&a).unwrap();
+    let status = |s: &dossier::Store, to: Status| {
+        s.update_case(
+            &case.number,
+            CaseUpdate {
+                status: Some(to),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    };
+
+    // Both sites pause while apart, a minute apart.
+    clock.advance(60_000);
+    let first_pause = clock.now();
+    status(&a, Status::Pending);
+    clock.advance(60_000);
+    status(&b, Status::OnHold);
+    a.pull_from(&b).unwrap();
+    b.pull_from(&a).unwrap();
+    for s in [&a, &b] {
+        let c = s.case(&case.number).unwrap();
+        assert_eq!(c.paused_since, Some(first_pause));
+        assert_eq!(c.status, Status::OnHold);
+        assert_eq!(
+            s.conflicts(&case.id).unwrap(),
+            [],
+            "nothing for a person to settle"
+        );
+    }
+
+    // Both resume while apart; the merged pause counts from the first pause to the last resume.
+    clock.advance(10 * 60_000);
+    status(&a, Status::Open);
+    clock.advance(60_000);
+    let last_resume = clock.now();
+    status(&b, Status::Open);
+    a.pull_from(&b).unwrap();
+    b.pull_from(&a).unwrap();
+    let views: Vec<String> = [&a, &b]
+        .iter()
+        .map(|s| json(&s.case(&case.number).unwrap()))
+        .collect();
+    assert_eq!(views[0], views[1], "replicas differ");
+    let merged = a.case(&case.number).unwrap();
+    assert_eq!(merged.paused_since, None);
+    assert_eq!(
+        merged.sla["resolution"].paused_ms,
+        last_resume - first_pause
+    );
+    assert_eq!(merged.sla_due_at(), Some(due + last_resume - first_pause));
+    for s in [&a, &b] {
+        assert_eq!(s.conflicts(&case.id).unwrap(), []);
+        let listed = s.list_cases(&Default::default()).unwrap();
+        assert_eq!(listed[0].sla_due_at, merged.sla_due_at());
+    }
+
+    // Solved at both sites at once: solved_at is bookkeeping too.
+    status(&a, Status::Solved);
+    clock.advance(1_000);
+    status(&b, Status::Solved);
+    a.pull_from(&b).unwrap();
+    assert_eq!(a.conflicts(&case.id).unwrap(), []);
+}

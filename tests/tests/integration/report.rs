@@ -877,3 +877,75 @@ fn the_example_queries_in_the_analytics_guide_run() {
         "a pause does not undo a breach, whatever the wall clock"
     );
 }
+
+#[test]
+fn incidents_solved_with_their_problem_count_under_the_problem_s_root_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::new();
+    let mx = open_site(dir.path(), "MX1", "lucia", &clock);
+    let problem = mx
+        .create_case(NewCase::new(
+            "IN-UPI",
+            Category::FailedPayment,
+            "PSP outage: UPI debits not credited",
+        ))
+        .unwrap();
+    let incidents: Vec<NewCase> = (0..51)
+        .map(|i| {
+            let mut n = NewCase::new(
+                "IN-UPI",
+                Category::FailedPayment,
+                &format!("Debited, not credited #{i}"),
+            );
+            n.problem = Some(problem.number.clone());
+            n
+        })
+        .collect();
+    let ids = mx.create_cases(&incidents).unwrap();
+    // While apart, another site finds its own cause for one incident: it keeps it.
+    let blr = open_site(dir.path(), "BLR2", "priya", &clock);
+    blr.pull_from(&mx).unwrap();
+    let own = mx.case_by_id(&ids[50]).unwrap().number;
+    clock.advance(MINUTE);
+    blr.update_case(
+        &own,
+        CaseUpdate {
+            root_cause: Some("bank_side_timeout".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    mx.update_case(
+        &problem.number,
+        CaseUpdate {
+            status: Some(Status::Solved),
+            root_cause: Some("psp_outage".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    mx.pull_from(&blr).unwrap();
+    blr.pull_from(&mx).unwrap();
+
+    for store in [&mx, &blr] {
+        let report = store.report(&ReportOptions::default()).unwrap();
+        let count = |rc: &str| {
+            report
+                .root_causes
+                .iter()
+                .find(|r| r.root_cause == rc)
+                .map(|r| r.cases)
+        };
+        assert_eq!(
+            count("psp_outage"),
+            Some(51),
+            "the problem and 50 incidents"
+        );
+        assert_eq!(count("bank_side_timeout"), Some(1));
+        assert_eq!(report.totals.root_cause_unknown, 0);
+        let incident = store.case(&own).unwrap();
+        assert_eq!(incident.status, Status::Solved);
+        assert_eq!(incident.root_cause.as_deref(), Some("bank_side_timeout"));
+        assert_eq!(store.conflicts(&ids[50]).unwrap(), []);
+    }
+}

@@ -1,7 +1,7 @@
 //! SOP change control: four eyes, published versions read while the draft moves on, walking.
 
 use dossier::sop::parse_json;
-use dossier::{Category, NewCase, SopStatus};
+use dossier::{Category, NewCase, SopRunOptions, SopStatus};
 use dossier_tests::{CARD_SOP, TestClock, UPI_SOP, open_site};
 
 fn inputs(items: &[&str]) -> Vec<String> {
@@ -183,4 +183,69 @@ fn invalid_trees_are_refused_at_publish_with_each_node_named() {
         }
         other => panic!("expected SopInvalid, got {other:?}"),
     }
+}
+
+#[test]
+fn a_run_on_a_case_of_a_market_the_sop_does_not_cover_needs_the_override() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::new();
+    let a = open_site(dir.path(), "MX1", "lucia", &clock);
+    let sop = a.import_sop_json(CARD_SOP, "card.json").unwrap();
+    a.submit_sop(&sop.id).unwrap();
+    let lead = open_site(dir.path(), "HUB", "amara", &clock);
+    lead.pull_from(&a).unwrap();
+    lead.publish_sop(&sop.id).unwrap();
+    a.pull_from(&lead).unwrap();
+    let upi = a
+        .create_case(NewCase::new(
+            "IN-UPI",
+            Category::ChargebackDispute,
+            "Unknown charge",
+        ))
+        .unwrap();
+
+    let refused = a.record_sop_run(&upi.number, &sop.id, &inputs(&["No"]));
+    match refused {
+        Err(dossier::Error::SopMarket {
+            markets,
+            case,
+            market,
+            ..
+        }) => {
+            assert_eq!(markets, ["ES", "EU"]);
+            assert_eq!(
+                (case.as_str(), market.as_str()),
+                (upi.number.as_str(), "IN-UPI")
+            );
+        }
+        other => panic!("expected SopMarket, got {other:?}"),
+    }
+    assert_eq!(a.case(&upi.number).unwrap().sop_runs, []);
+
+    a.record_sop_run_with(
+        &upi.number,
+        &sop.id,
+        &inputs(&["No"]),
+        SopRunOptions::any_market(),
+    )
+    .unwrap();
+    let case = a.case(&upi.number).unwrap();
+    assert_eq!(case.sop_runs.len(), 1);
+    let event = case.events.iter().find(|e| e.kind == "sop_run").unwrap();
+    assert!(
+        event.body.contains("recorded by override"),
+        "{}",
+        event.body
+    );
+
+    // A case of a covered market needs no override.
+    let es = a
+        .create_case(NewCase::new(
+            "ES",
+            Category::ChargebackDispute,
+            "Cargo duplicado",
+        ))
+        .unwrap();
+    a.record_sop_run(&es.number, &sop.id, &inputs(&["No"]))
+        .unwrap();
 }
