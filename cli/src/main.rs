@@ -8,7 +8,9 @@
 //! them, so the CLI can never disagree with the library or the bindings.
 //!
 //! Exit codes: 0 success; 1 a user error (bad value, unknown case, refused transition), with
-//! one line `error: <reason>` on stderr; 2 bad usage (clap's own errors and [`Usage`]).
+//! one line `error: <reason>: <cause>: ...` on stderr (the whole cause chain; with `--json`, one
+//! line of JSON `{"error":{"message","causes","exit_code"}}` instead); 2 bad usage (clap's own
+//! errors and [`Usage`]).
 
 mod case;
 mod demo;
@@ -241,6 +243,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json = cli.global.json;
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let result = run(cli, &mut out).and_then(|()| Ok(out.flush()?));
@@ -249,13 +252,15 @@ fn main() -> ExitCode {
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             let _ = out.flush();
-            let message = e.to_string().replace(['\n', '\r'], " ");
-            let _ = writeln!(io::stderr(), "error: {message}");
-            if e.downcast_ref::<Usage>().is_some() {
-                ExitCode::from(2)
+            let code = if e.downcast_ref::<Usage>().is_some() {
+                2
             } else {
-                ExitCode::from(1)
-            }
+                1
+            };
+            // The whole cause chain: "bundle x refused" alone does not say whether the file
+            // was cut short, tampered with or made for another site.
+            let _ = output::error(&mut io::stderr(), &e, code, json);
+            ExitCode::from(code)
         }
     }
 }

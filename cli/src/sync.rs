@@ -119,7 +119,8 @@ pub fn run_peer_add(store: &Store, args: &PeerAddArgs, json: bool) -> Result<()>
     Ok(())
 }
 
-/// Lists provisioned peers.
+/// Lists provisioned peers, with when each was last heard from (a session or an imported
+/// bundle) as a date and how long ago; `--json` keeps the raw milliseconds.
 ///
 /// # Errors
 /// Storage errors.
@@ -129,11 +130,12 @@ pub fn run_peer_list(store: &Store, _args: &PeerListArgs, json: bool) -> Result<
         return print_json(&peers);
     }
     let mut out = stdout();
+    let now = store.now();
     for p in peers {
         let scopes: Vec<String> = p.scopes.iter().map(|s| s.to_string()).collect();
         let last = p.last_sync_at.map_or_else(
             || "never synced".to_string(),
-            |t| format!("last sync {t} ms"),
+            |t| format!("last sync {}", crate::output::human_time(t, now)),
         );
         writeln!(out, "{}\t{}\t{}\t{last}", p.site, p.key, scopes.join(" "))?;
     }
@@ -318,8 +320,7 @@ pub fn run_sync(store: &Store, args: &SyncArgs, json: bool) -> Result<()> {
                 &retry,
                 &mut |r| line.show(r),
             ))
-            // The reason goes into the one line the CLI prints (it shows no error chain).
-            .map_err(|e| anyhow!("sync with {url} failed: {e}"));
+            .with_context(|| format!("sync with {url} failed"));
         line.finish();
         let report = report?;
         if json {
@@ -334,12 +335,27 @@ pub fn run_sync(store: &Store, args: &SyncArgs, json: bool) -> Result<()> {
         return Ok(());
     }
     if let (Some(path), Some(site)) = (&args.export, &args.for_site) {
+        // Checked first, so the error names the folder the user gave, not the temporary file.
+        let folder = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => std::path::Path::new("."),
+        };
+        if !folder.is_dir() {
+            bail!(
+                "cannot write {}: the folder {} does not exist",
+                path.display(),
+                folder.display()
+            );
+        }
         let bundle = store.export_bundle(site)?;
         // Write beside the target, then rename: a reader never sees half a bundle.
         let tmp = path.with_extension("partial");
-        std::fs::write(&tmp, &bundle.bytes)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+        let written =
+            std::fs::write(&tmp, &bundle.bytes).and_then(|()| std::fs::rename(&tmp, path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e).with_context(|| format!("cannot write {}", path.display()));
+        }
         if json {
             return print_json(&serde_json::json!({
                 "file": path.display().to_string(),

@@ -131,7 +131,9 @@ impl std::fmt::Display for SyncFailure {
             SyncFailure::UnknownKey => {
                 f.write_str("unknown key: the site is provisioned with another public key")
             }
-            SyncFailure::BadSignature => f.write_str("bad signature"),
+            SyncFailure::BadSignature => f.write_str(
+                "bad signature: the data was changed after it was signed, or signed with another key",
+            ),
             SyncFailure::ReplayedNonce => f.write_str("replayed hello: the nonce was used before"),
             SyncFailure::Malformed { reason } => write!(f, "malformed data: {reason}"),
             SyncFailure::TooLarge { limit } => {

@@ -10,6 +10,7 @@ mod kb;
 mod plugin;
 mod redaction;
 mod sop;
+mod sync;
 mod sync_tls;
 
 use std::path::{Path, PathBuf};

@@ -19,13 +19,13 @@ use serde::Serialize;
 
 use super::ingress::{Ingress, ingest};
 use super::keys::{PublicKey, sign};
-use super::peers::{load_peer, shared_heads};
+use super::peers::{load_peer, record_contact, shared_heads};
 use super::scope::{can_read, markets_of};
 use super::wire::{Input, put_bytes, put_varint};
 use super::{Rejection, Side, SyncFailure};
 use crate::error::{Error, Result};
 use crate::id::DocId;
-use crate::store::Store;
+use crate::store::{Origin, Store};
 
 const MAGIC: &[u8; 4] = b"DSBN";
 const FORMAT: u8 = 1;
@@ -271,6 +271,12 @@ impl Store {
                 }),
             }
         }
+        // A verified bundle is contact with its maker, as much as a session is: `peer list`
+        // must not call a peer "never synced" when its bundles arrive every day.
+        let now = self.now();
+        self.write("sync.bundle", Origin::Local, |w| {
+            record_contact(w.tx, &sender, now)
+        })?;
         Ok(report)
     }
 }
@@ -329,6 +335,32 @@ mod tests {
         assert_eq!((again.docs_updated, again.new_changes), (0, 0));
         // B now knows A has everything B has: nothing to send back.
         assert_eq!(b.export_bundle("SITEA").unwrap().docs, 0);
+    }
+
+    #[test]
+    fn importing_a_bundle_counts_as_contact_with_the_site_that_made_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = two_sites(dir.path(), &["*"]);
+        a.create_case(NewCase::new("ES", Category::Refund, "uno"))
+            .unwrap();
+        let last_sync = |s: &Store, peer: &str| {
+            s.peers()
+                .unwrap()
+                .into_iter()
+                .find(|p| p.site == peer)
+                .unwrap()
+                .last_sync_at
+        };
+        let bundle = a.export_bundle("SITEB").unwrap().bytes;
+        // A refused bundle is no contact: anyone can drop a file.
+        let mut tampered = bundle.clone();
+        let at = tampered.len() - 1;
+        tampered[at] ^= 1;
+        assert!(b.import_bundle(&tampered).is_err());
+        assert_eq!(last_sync(&b, "SITEA"), None);
+        let before = b.now();
+        b.import_bundle(&bundle).unwrap();
+        assert!(last_sync(&b, "SITEA").is_some_and(|t| t >= before));
     }
 
     #[test]
