@@ -14,7 +14,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{ArgGroup, Args};
 use dossier::Store;
-use dossier::sync::{PublicKey, Scope, Side, SyncReport};
+use dossier::sync::{PublicKey, Scope, SyncReport};
 use dossier_net::{Hub, HubConfig, NetConfig, Retry, ServerTls, SessionOutcome};
 
 /// `dossier peer add --site S --key PUBKEY --scope MARKET[:ro] ...`
@@ -163,22 +163,24 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the network runtime")
 }
 
+/// The hub's log line for one session: `dossier-net`'s own wording (refused documents by case
+/// number or title, a refused hello by the site and key fingerprint it claimed), or a JSON line.
 fn outcome_line(o: &SessionOutcome, json: bool) -> String {
-    match (&o.result, json) {
-        (Ok(r), true) => {
-            serde_json::json!({ "remote": o.remote.to_string(), "report": r }).to_string()
-        }
-        (Err(e), true) => {
-            serde_json::json!({ "remote": o.remote.to_string(), "error": e.to_string() })
-                .to_string()
-        }
-        (Ok(r), false) => format!(
-            "{} {}: {}",
-            o.remote,
-            r.peer.as_deref().unwrap_or("?"),
-            summary(r)
-        ),
-        (Err(e), false) => format!("{}: session failed: {e}", o.remote),
+    if !json {
+        return o.to_string();
+    }
+    let claim = o
+        .claim
+        .as_ref()
+        .map(|c| serde_json::json!({ "site": c.site, "key_fingerprint": c.key.fingerprint() }));
+    match &o.result {
+        Ok(r) => serde_json::json!({ "remote": o.remote.to_string(), "report": r }).to_string(),
+        Err(e) => serde_json::json!({
+            "remote": o.remote.to_string(),
+            "claimed": claim,
+            "error": e.to_string(),
+        })
+        .to_string(),
     }
 }
 
@@ -239,11 +241,7 @@ fn summary(r: &SyncReport) -> String {
         r.bytes_received
     );
     for x in &r.rejected {
-        let who = match x.by {
-            Side::Us => "refused here",
-            Side::Peer => "refused by the peer",
-        };
-        s.push_str(&format!("\n  {} {who}: {}", x.doc, x.reason));
+        s.push_str(&format!("\n  {x}"));
     }
     s
 }
@@ -400,7 +398,7 @@ pub fn run_sync(store: &Store, args: &SyncArgs, json: bool) -> Result<()> {
             report.rejected.len()
         )?;
         for x in &report.rejected {
-            writeln!(stdout(), "  {} refused: {}", x.doc, x.reason)?;
+            writeln!(stdout(), "  {x}")?;
         }
         return Ok(());
     }

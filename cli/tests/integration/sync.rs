@@ -155,3 +155,36 @@ fn peer_list_shows_human_times_and_counts_an_imported_bundle_as_contact() {
     let json: Value = blr2.json(&["peer", "list"]);
     assert!(json[0]["last_sync_at"].is_i64(), "{json}");
 }
+
+#[test]
+fn a_document_refused_on_import_is_named_by_its_case_number() {
+    let (mx1, _blr2) = two_sites();
+    let es = Env::init("ES1");
+    // ES1 lets MX1 write only its own market; MX1's case is IN-UPI.
+    es.ok(&[
+        "peer",
+        "add",
+        "--site",
+        "MX1",
+        "--key",
+        &key(&mx1),
+        "--scope",
+        "ES",
+    ]);
+    mx1.ok(&[
+        "peer",
+        "add",
+        "--site",
+        "ES1",
+        "--key",
+        &key(&es),
+        "--scope",
+        "*",
+    ]);
+    std::fs::write(es.file("in.bundle"), bundle(&mx1, "ES1")).unwrap();
+    let out = es.ok(&["sync", "--import", "in.bundle"]);
+    assert!(
+        out.contains("case MX1-1 refused here: outside the peer's scopes"),
+        "{out}"
+    );
+}

@@ -17,7 +17,7 @@
 use automerge::{Change, ChangeHash, ReadDoc};
 use serde::Serialize;
 
-use super::ingress::{Ingress, ingest};
+use super::ingress::{Ingress, ingest, label_of};
 use super::keys::{PublicKey, sign};
 use super::peers::{load_peer, record_contact, shared_heads};
 use super::scope::{can_read, markets_of};
@@ -250,6 +250,8 @@ impl Store {
             rejected: Vec::new(),
         };
         for d in docs {
+            // Kept to name a refused document new here by its case number.
+            let changes = d.changes.clone();
             match ingest(
                 self,
                 &sender,
@@ -264,11 +266,20 @@ impl Store {
                         report.new_changes += n;
                     }
                 }
-                Ingress::Refused(reason) => report.rejected.push(Rejection {
-                    doc: d.id,
-                    reason,
-                    by: Side::Us,
-                }),
+                Ingress::Refused(reason) => {
+                    let scratch = crate::incoming::contain(|| {
+                        let mut doc = automerge::Automerge::new();
+                        doc.apply_changes(changes).ok().map(|()| doc)
+                    })
+                    .ok()
+                    .flatten();
+                    report.rejected.push(Rejection {
+                        doc: d.id,
+                        reason,
+                        by: Side::Us,
+                        label: label_of(self, &d.id, scratch.as_ref()),
+                    });
+                }
             }
         }
         // A verified bundle is contact with its maker, as much as a session is: `peer list`
@@ -335,6 +346,27 @@ mod tests {
         assert_eq!((again.docs_updated, again.new_changes), (0, 0));
         // B now knows A has everything B has: nothing to send back.
         assert_eq!(b.export_bundle("SITEA").unwrap().docs, 0);
+    }
+
+    #[test]
+    fn a_refused_document_in_a_bundle_is_named_by_its_case_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = two_sites(dir.path(), &["IN-UPI"]);
+        let c = a
+            .create_case(NewCase::new("ES", Category::Refund, "fuera de alcance"))
+            .unwrap();
+        let r = b
+            .import_bundle(&a.export_bundle("SITEB").unwrap().bytes)
+            .unwrap();
+        assert_eq!(r.rejected.len(), 1, "{r:?}");
+        assert_eq!(r.rejected[0].label, Some(format!("case {}", c.number)));
+        assert!(
+            r.rejected[0]
+                .to_string()
+                .starts_with(&format!("case {} refused here", c.number)),
+            "{}",
+            r.rejected[0]
+        );
     }
 
     #[test]
