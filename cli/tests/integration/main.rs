@@ -8,6 +8,7 @@ mod case;
 mod demo;
 mod kb;
 mod plugin;
+mod readme;
 mod redaction;
 mod sop;
 mod sync;
