@@ -241,8 +241,37 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// clap's own errors: as clap prints them, or with `--json` anywhere on the command line
+/// (clap could not tell us whether it was meant as the flag) as the same one-line JSON as every
+/// other error, exit code 2. `--help` and `--version` are not errors.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let wants_json = std::env::args_os().skip(1).any(|a| a == "--json");
+    if !wants_json || matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        e.exit()
+    }
+    // clap's text up to its usage hint, on one line.
+    let rendered = e.render().to_string();
+    let message = rendered
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let message = message
+        .strip_prefix("error: ")
+        .unwrap_or(&message)
+        .to_string();
+    let _ = output::error(&mut io::stderr(), &usage(message), 2, true);
+    ExitCode::from(2)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let json = cli.global.json;
     let stdout = io::stdout();
     let mut out = stdout.lock();

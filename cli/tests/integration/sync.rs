@@ -188,3 +188,15 @@ fn a_document_refused_on_import_is_named_by_its_case_number() {
         "{out}"
     );
 }
+
+#[test]
+fn with_json_a_usage_error_is_json_too_with_exit_code_2() {
+    let env = Env::init("MX1");
+    let out = env.run(&["sync", "--json"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    let v: Value = serde_json::from_str(&out.stderr).unwrap();
+    assert_eq!(v["error"]["exit_code"], 2);
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("required"), "{v}");
+    assert!(message.contains("--hub"), "names what is missing: {v}");
+}
