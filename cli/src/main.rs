@@ -8,7 +8,9 @@
 //! them, so the CLI can never disagree with the library or the bindings.
 //!
 //! Exit codes: 0 success; 1 a user error (bad value, unknown case, refused transition), with
-//! one line `error: <reason>` on stderr; 2 bad usage (clap's own errors and [`Usage`]).
+//! one line `error: <reason>: <cause>: ...` on stderr (the whole cause chain; with `--json`, one
+//! line of JSON `{"error":{"message","causes","exit_code"}}` instead); 2 bad usage (clap's own
+//! errors and [`Usage`]).
 
 mod case;
 mod demo;
@@ -245,8 +247,38 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// clap's own errors: as clap prints them, or with `--json` anywhere on the command line
+/// (clap could not tell us whether it was meant as the flag) as the same one-line JSON as every
+/// other error, exit code 2. `--help` and `--version` are not errors.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let wants_json = std::env::args_os().skip(1).any(|a| a == "--json");
+    if !wants_json || matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        e.exit()
+    }
+    // clap's text up to its usage hint, on one line.
+    let rendered = e.render().to_string();
+    let message = rendered
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let message = message
+        .strip_prefix("error: ")
+        .unwrap_or(&message)
+        .to_string();
+    let _ = output::error(&mut io::stderr(), &usage(message), 2, true);
+    ExitCode::from(2)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    let json = cli.global.json;
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let result = run(cli, &mut out).and_then(|()| Ok(out.flush()?));
@@ -255,13 +287,15 @@ fn main() -> ExitCode {
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             let _ = out.flush();
-            let message = e.to_string().replace(['\n', '\r'], " ");
-            let _ = writeln!(io::stderr(), "error: {message}");
-            if e.downcast_ref::<Usage>().is_some() {
-                ExitCode::from(2)
+            let code = if e.downcast_ref::<Usage>().is_some() {
+                2
             } else {
-                ExitCode::from(1)
-            }
+                1
+            };
+            // The whole cause chain: "bundle x refused" alone does not say whether the file
+            // was cut short, tampered with or made for another site.
+            let _ = output::error(&mut io::stderr(), &e, code, json);
+            ExitCode::from(code)
         }
     }
 }

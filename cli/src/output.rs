@@ -24,6 +24,31 @@ pub fn time(ms: i64) -> String {
     dossier::time::format_rfc3339(ms)
 }
 
+/// Formats a moment for a person, to the minute and relative to `now`:
+/// `2026-12-07 17:45 UTC (3 min ago)`.
+pub fn human_time(ms: i64, now: i64) -> String {
+    let rfc = time(ms);
+    // `2026-12-07T17:45:12Z` -> `2026-12-07 17:45`
+    let minute = rfc.get(..16).unwrap_or(&rfc).replacen('T', " ", 1);
+    format!("{minute} UTC ({})", ago(now.saturating_sub(ms)))
+}
+
+/// `just now`, `3 min ago`, `5 h ago`, `12 days ago`, or `in 3 min` for a time ahead of `now`.
+fn ago(delta_ms: i64) -> String {
+    let (future, d) = (delta_ms < 0, delta_ms.unsigned_abs() / 60_000);
+    let span = match d {
+        0 => return "just now".to_string(),
+        m if m < 60 => format!("{m} min"),
+        m if m < 48 * 60 => format!("{} h", m / 60),
+        m => plural((m / (24 * 60)) as usize, "day", "days"),
+    };
+    if future {
+        format!("in {span}")
+    } else {
+        format!("{span} ago")
+    }
+}
+
 /// Formats an optional time, `-` when absent.
 pub fn opt_time(ms: Option<i64>) -> String {
     ms.map_or_else(|| "-".to_string(), time)
@@ -65,6 +90,41 @@ fn parse_relative(rel: &str) -> Result<i64> {
     };
     n.checked_mul(unit_ms)
         .with_context(|| format!("relative time +{rel} is too far away"))
+}
+
+/// The messages of an error and of each of its causes, outermost first, each on one line.
+///
+/// A cause is left out when a message before it already contains its text: the store's errors
+/// carry their source's text in their own message (`i/o error: No such file or directory`) and
+/// also name it as their source, and saying it twice helps nobody.
+pub fn error_chain(e: &anyhow::Error) -> Vec<String> {
+    let mut chain: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string().replace(['\n', '\r'], " ");
+        let text = text.trim();
+        if text.is_empty() || chain.iter().any(|m| m.contains(text)) {
+            continue;
+        }
+        chain.push(text.to_string());
+    }
+    chain
+}
+
+/// Writes `e` for a person (`error: outer: cause: root cause`, one line) or, with `json`, as
+/// one line of JSON: `{"error":{"message":..,"causes":[..],"exit_code":N}}`, where `message` is
+/// the same one-line chain and `causes` its parts, outermost first.
+pub fn error(out: &mut dyn Write, e: &anyhow::Error, exit_code: u8, json: bool) -> Result<()> {
+    let causes = error_chain(e);
+    let message = causes.join(": ");
+    if json {
+        let value = serde_json::json!({
+            "error": { "message": message, "causes": causes, "exit_code": exit_code }
+        });
+        writeln!(out, "{value}")?;
+    } else {
+        writeln!(out, "error: {message}")?;
+    }
+    Ok(())
 }
 
 /// Shortens `s` to at most `max` characters, ending with `…` when cut.
@@ -193,6 +253,60 @@ mod tests {
         ] {
             assert!(parse_when(bad, 0).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn human_times_are_to_the_minute_with_how_long_ago() {
+        let t = 1_796_665_500_000; // 2026-12-07T17:45:00Z
+        assert_eq!(
+            human_time(t, t + 3 * 60_000),
+            "2026-12-07 17:45 UTC (3 min ago)"
+        );
+        assert_eq!(human_time(t, t + 20_000), "2026-12-07 17:45 UTC (just now)");
+        assert_eq!(
+            human_time(t, t + 5 * 3_600_000),
+            "2026-12-07 17:45 UTC (5 h ago)"
+        );
+        assert_eq!(
+            human_time(t, t + 12 * MS_PER_DAY),
+            "2026-12-07 17:45 UTC (12 days ago)"
+        );
+        assert_eq!(
+            human_time(t, t - 3 * 60_000),
+            "2026-12-07 17:45 UTC (in 3 min)"
+        );
+        assert!(human_time(t, i64::MIN).ends_with("days)"));
+    }
+
+    #[test]
+    fn an_error_is_printed_with_its_whole_cause_chain_on_one_line() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file\nor directory");
+        let e = anyhow::Error::new(io).context("cannot read cut.bundle");
+        let mut text = Vec::new();
+        error(&mut text, &e, 1, false).unwrap();
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            "error: cannot read cut.bundle: No such file or directory\n"
+        );
+        let mut json = Vec::new();
+        error(&mut json, &e, 1, true).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(
+            v["error"]["message"],
+            "cannot read cut.bundle: No such file or directory"
+        );
+        assert_eq!(v["error"]["causes"][1], "No such file or directory");
+        assert_eq!(v["error"]["exit_code"], 1);
+    }
+
+    #[test]
+    fn a_cause_already_quoted_by_the_message_before_it_is_not_repeated() {
+        let store = dossier::Error::from(std::io::Error::other("disk on fire"));
+        let e = anyhow::Error::new(store).context("bundle x refused");
+        assert_eq!(
+            error_chain(&e),
+            ["bundle x refused", "i/o error: disk on fire"]
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{ArgGroup, Args};
 use dossier::Store;
-use dossier::sync::{PublicKey, Scope, Side, SyncReport};
+use dossier::sync::{PublicKey, Scope, SyncReport};
 use dossier_net::{Hub, HubConfig, NetConfig, Retry, ServerTls, SessionOutcome};
 
 /// `dossier peer add --site S --key PUBKEY --scope MARKET[:ro] ...`
@@ -119,7 +119,8 @@ pub fn run_peer_add(store: &Store, args: &PeerAddArgs, json: bool) -> Result<()>
     Ok(())
 }
 
-/// Lists provisioned peers.
+/// Lists provisioned peers, with when each was last heard from (a session or an imported
+/// bundle) as a date and how long ago; `--json` keeps the raw milliseconds.
 ///
 /// # Errors
 /// Storage errors.
@@ -129,11 +130,12 @@ pub fn run_peer_list(store: &Store, _args: &PeerListArgs, json: bool) -> Result<
         return print_json(&peers);
     }
     let mut out = stdout();
+    let now = store.now();
     for p in peers {
         let scopes: Vec<String> = p.scopes.iter().map(|s| s.to_string()).collect();
         let last = p.last_sync_at.map_or_else(
             || "never synced".to_string(),
-            |t| format!("last sync {t} ms"),
+            |t| format!("last sync {}", crate::output::human_time(t, now)),
         );
         writeln!(out, "{}\t{}\t{}\t{last}", p.site, p.key, scopes.join(" "))?;
     }
@@ -161,22 +163,24 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the network runtime")
 }
 
+/// The hub's log line for one session: `dossier-net`'s own wording (refused documents by case
+/// number or title, a refused hello by the site and key fingerprint it claimed), or a JSON line.
 fn outcome_line(o: &SessionOutcome, json: bool) -> String {
-    match (&o.result, json) {
-        (Ok(r), true) => {
-            serde_json::json!({ "remote": o.remote.to_string(), "report": r }).to_string()
-        }
-        (Err(e), true) => {
-            serde_json::json!({ "remote": o.remote.to_string(), "error": e.to_string() })
-                .to_string()
-        }
-        (Ok(r), false) => format!(
-            "{} {}: {}",
-            o.remote,
-            r.peer.as_deref().unwrap_or("?"),
-            summary(r)
-        ),
-        (Err(e), false) => format!("{}: session failed: {e}", o.remote),
+    if !json {
+        return o.to_string();
+    }
+    let claim = o
+        .claim
+        .as_ref()
+        .map(|c| serde_json::json!({ "site": c.site, "key_fingerprint": c.key.fingerprint() }));
+    match &o.result {
+        Ok(r) => serde_json::json!({ "remote": o.remote.to_string(), "report": r }).to_string(),
+        Err(e) => serde_json::json!({
+            "remote": o.remote.to_string(),
+            "claimed": claim,
+            "error": e.to_string(),
+        })
+        .to_string(),
     }
 }
 
@@ -237,11 +241,7 @@ fn summary(r: &SyncReport) -> String {
         r.bytes_received
     );
     for x in &r.rejected {
-        let who = match x.by {
-            Side::Us => "refused here",
-            Side::Peer => "refused by the peer",
-        };
-        s.push_str(&format!("\n  {} {who}: {}", x.doc, x.reason));
+        s.push_str(&format!("\n  {x}"));
     }
     s
 }
@@ -318,8 +318,7 @@ pub fn run_sync(store: &Store, args: &SyncArgs, json: bool) -> Result<()> {
                 &retry,
                 &mut |r| line.show(r),
             ))
-            // The reason goes into the one line the CLI prints (it shows no error chain).
-            .map_err(|e| anyhow!("sync with {url} failed: {e}"));
+            .with_context(|| format!("sync with {url} failed"));
         line.finish();
         let report = report?;
         if json {
@@ -334,12 +333,27 @@ pub fn run_sync(store: &Store, args: &SyncArgs, json: bool) -> Result<()> {
         return Ok(());
     }
     if let (Some(path), Some(site)) = (&args.export, &args.for_site) {
+        // Checked first, so the error names the folder the user gave, not the temporary file.
+        let folder = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => std::path::Path::new("."),
+        };
+        if !folder.is_dir() {
+            bail!(
+                "cannot write {}: the folder {} does not exist",
+                path.display(),
+                folder.display()
+            );
+        }
         let bundle = store.export_bundle(site)?;
         // Write beside the target, then rename: a reader never sees half a bundle.
         let tmp = path.with_extension("partial");
-        std::fs::write(&tmp, &bundle.bytes)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+        let written =
+            std::fs::write(&tmp, &bundle.bytes).and_then(|()| std::fs::rename(&tmp, path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e).with_context(|| format!("cannot write {}", path.display()));
+        }
         if json {
             return print_json(&serde_json::json!({
                 "file": path.display().to_string(),
@@ -384,7 +398,7 @@ pub fn run_sync(store: &Store, args: &SyncArgs, json: bool) -> Result<()> {
             report.rejected.len()
         )?;
         for x in &report.rejected {
-            writeln!(stdout(), "  {} refused: {}", x.doc, x.reason)?;
+            writeln!(stdout(), "  {x}")?;
         }
         return Ok(());
     }

@@ -131,7 +131,9 @@ impl std::fmt::Display for SyncFailure {
             SyncFailure::UnknownKey => {
                 f.write_str("unknown key: the site is provisioned with another public key")
             }
-            SyncFailure::BadSignature => f.write_str("bad signature"),
+            SyncFailure::BadSignature => f.write_str(
+                "bad signature: the data was changed after it was signed, or signed with another key",
+            ),
             SyncFailure::ReplayedNonce => f.write_str("replayed hello: the nonce was used before"),
             SyncFailure::Malformed { reason } => write!(f, "malformed data: {reason}"),
             SyncFailure::TooLarge { limit } => {
@@ -219,6 +221,9 @@ pub enum Side {
 }
 
 /// One refused document.
+///
+/// Its `Display` is the line a person reads: `case BLR2-3 refused here: outside the peer's
+/// scopes (document 0f3c…)`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Rejection {
     /// The document.
@@ -227,6 +232,45 @@ pub struct Rejection {
     pub reason: RejectCode,
     /// Who refused.
     pub by: Side,
+    /// What the document is, for people: `case MX1-7`, `sop "…"` or `article "…"`; `None`
+    /// when this store does not know. A case number may come from the refused changes
+    /// themselves (it is checked to be one); a title only from this store's own, redacted,
+    /// copy — never from refused data, which may be what carried a card number.
+    pub label: Option<String>,
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let by = match self.by {
+            Side::Us => "refused here",
+            Side::Peer => "refused by the peer",
+        };
+        match &self.label {
+            Some(label) => write!(f, "{label} {by}: {} (document {})", self.reason, self.doc),
+            None => write!(f, "document {} {by}: {}", self.doc, self.reason),
+        }
+    }
+}
+
+/// Who the other side of a session said it was in its hello, whether or not it could prove
+/// it: what an operator needs to see when a hello is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Claim {
+    /// The site id it claimed (checked to be a well-formed site id).
+    pub site: String,
+    /// The public key it presented.
+    pub key: PublicKey,
+}
+
+impl std::fmt::Display for Claim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "site {}, key fingerprint {}",
+            self.site,
+            self.key.fingerprint()
+        )
+    }
 }
 
 /// What a session did, for the summary a person or a script reads at the end.

@@ -159,7 +159,7 @@ where
     let session = tokio::task::spawn_blocking(move || Session::initiate(&store, session_config))
         .await
         .map_err(|e| Error::WebSocket(format!("the session task failed: {e}")))??;
-    transport::run(ws, session, config, progress).await
+    transport::run(ws, session, config, progress, &mut None).await
 }
 
 /// How [`sync_with_retry`] retries.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dossier::Store;
-use dossier::sync::{Session, SyncReport};
+use dossier::sync::{Claim, Session, SyncReport};
 use futures_util::SinkExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
@@ -28,12 +28,48 @@ use crate::error::{Error, Result};
 use crate::{NetConfig, ServerTls, transport};
 
 /// What became of one connection, for the operator's log.
+///
+/// Its `Display` is that log line: `127.0.0.1:50412 BLR2: 3 documents sent, …` with each
+/// refused document named (`case BLR2-3 refused here: …`), or, for a failed session,
+/// `127.0.0.1:50412 (site BLR9, key fingerprint 3f2a…): session failed: …` — the site and key
+/// a refused hello claimed, so an operator can tell who tried.
 #[derive(Debug)]
 pub struct SessionOutcome {
     /// The connecting address.
     pub remote: SocketAddr,
     /// The session's report, or why it failed.
     pub result: Result<SyncReport>,
+    /// Who the peer said it was in its hello (site id and public key), proven or not; `None`
+    /// when no hello decoded.
+    pub claim: Option<Claim>,
+}
+
+impl std::fmt::Display for SessionOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.result {
+            Ok(r) => {
+                let peer = r.peer.as_deref().unwrap_or("?");
+                write!(
+                    f,
+                    "{} {peer}: {} documents sent, {} received, {} rejected; {} bytes sent, {} received",
+                    self.remote,
+                    r.docs_sent,
+                    r.docs_received,
+                    r.rejected.len(),
+                    r.bytes_sent,
+                    r.bytes_received
+                )?;
+                for x in &r.rejected {
+                    write!(f, "\n  {x}")?;
+                }
+                Ok(())
+            }
+            Err(e) => match &self.claim {
+                Some(claim) => write!(f, "{} ({claim}): session failed: {e}", self.remote),
+                None => write!(f, "{}: session failed: {e}", self.remote),
+            },
+        }
+    }
 }
 
 /// Called once per connection when it ends.
@@ -156,10 +192,12 @@ async fn accept_loop(
                 let slot = Arc::clone(&slots).try_acquire_owned().ok();
                 let (store, config) = (store.clone(), config.clone());
                 sessions.spawn(async move {
-                    let result = serve_one(tcp, store, &config, slot.is_some()).await;
+                    let mut claim = None;
+                    let result =
+                        serve_one(tcp, store, &config, slot.is_some(), &mut claim).await;
                     drop(slot);
                     if let Some(cb) = &config.on_session {
-                        cb(&SessionOutcome { remote, result });
+                        cb(&SessionOutcome { remote, result, claim });
                     }
                 });
             }
@@ -180,6 +218,7 @@ async fn serve_one(
     store: Store,
     config: &HubConfig,
     has_slot: bool,
+    claim: &mut Option<Claim>,
 ) -> Result<SyncReport> {
     let net = &config.net;
     let ws_config = Some(transport::ws_config(net));
@@ -195,7 +234,7 @@ async fn serve_one(
             })
             .await
             .map_err(timeout)??;
-            return serve_ws(ws, store, net, has_slot).await;
+            return serve_ws(ws, store, net, has_slot, claim).await;
         }
         #[cfg(not(feature = "tls"))]
         {
@@ -208,7 +247,7 @@ async fn serve_one(
     let ws = tokio::time::timeout(net.handshake_timeout, handshake)
         .await
         .map_err(timeout)??;
-    serve_ws(ws, store, net, has_slot).await
+    serve_ws(ws, store, net, has_slot, claim).await
 }
 
 /// Runs one session over an accepted WebSocket, or tells the site the hub is busy.
@@ -217,6 +256,7 @@ async fn serve_ws<S>(
     store: Store,
     net: &NetConfig,
     has_slot: bool,
+    claim: &mut Option<Claim>,
 ) -> Result<SyncReport>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
@@ -234,5 +274,5 @@ where
     let session = tokio::task::spawn_blocking(move || Session::accept(&store, session_config))
         .await
         .map_err(|e| Error::WebSocket(format!("the session task failed: {e}")))??;
-    transport::run(ws, session, net, &mut |_| {}).await
+    transport::run(ws, session, net, &mut |_| {}, claim).await
 }

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use dossier::sync::{Session, SyncFailure, SyncReport};
+use dossier::sync::{Claim, Session, SyncFailure, SyncReport};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
@@ -49,7 +49,8 @@ where
     Ok(())
 }
 
-/// Runs `session` over `ws` to its end and closes the connection.
+/// Runs `session` over `ws` to its end and closes the connection. `claim` is set to who the
+/// peer said it was as soon as its hello decodes, so a failure can still be logged with it.
 ///
 /// # Errors
 /// The engine's error when the session failed (after telling the peer), or a transport error.
@@ -58,6 +59,7 @@ pub(crate) async fn run<S>(
     mut session: Session,
     config: &NetConfig,
     progress: &mut (dyn FnMut(&SyncReport) + Send),
+    claim: &mut Option<Claim>,
 ) -> Result<SyncReport>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
@@ -107,6 +109,9 @@ where
         .await
         .map_err(|e| Error::WebSocket(format!("the session task failed: {e}")))?;
         session = back;
+        if claim.is_none() {
+            claim.clone_from(&session.claim().cloned());
+        }
         let sent = flush(&mut ws, &mut session).await;
         progress(session.report());
         if let Err(e) = result {

@@ -8,8 +8,10 @@ mod case;
 mod demo;
 mod kb;
 mod plugin;
+mod readme;
 mod redaction;
 mod sop;
+mod sync;
 mod sync_tls;
 
 use std::path::{Path, PathBuf};

@@ -17,15 +17,15 @@
 use automerge::{Change, ChangeHash, ReadDoc};
 use serde::Serialize;
 
-use super::ingress::{Ingress, ingest};
+use super::ingress::{Ingress, ingest, label_of};
 use super::keys::{PublicKey, sign};
-use super::peers::{load_peer, shared_heads};
+use super::peers::{load_peer, record_contact, shared_heads};
 use super::scope::{can_read, markets_of};
 use super::wire::{Input, put_bytes, put_varint};
 use super::{Rejection, Side, SyncFailure};
 use crate::error::{Error, Result};
 use crate::id::DocId;
-use crate::store::Store;
+use crate::store::{Origin, Store};
 
 const MAGIC: &[u8; 4] = b"DSBN";
 const FORMAT: u8 = 1;
@@ -250,6 +250,8 @@ impl Store {
             rejected: Vec::new(),
         };
         for d in docs {
+            // Kept to name a refused document new here by its case number.
+            let changes = d.changes.clone();
             match ingest(
                 self,
                 &sender,
@@ -264,13 +266,28 @@ impl Store {
                         report.new_changes += n;
                     }
                 }
-                Ingress::Refused(reason) => report.rejected.push(Rejection {
-                    doc: d.id,
-                    reason,
-                    by: Side::Us,
-                }),
+                Ingress::Refused(reason) => {
+                    let scratch = crate::incoming::contain(|| {
+                        let mut doc = automerge::Automerge::new();
+                        doc.apply_changes(changes).ok().map(|()| doc)
+                    })
+                    .ok()
+                    .flatten();
+                    report.rejected.push(Rejection {
+                        doc: d.id,
+                        reason,
+                        by: Side::Us,
+                        label: label_of(self, &d.id, scratch.as_ref()),
+                    });
+                }
             }
         }
+        // A verified bundle is contact with its maker, as much as a session is: `peer list`
+        // must not call a peer "never synced" when its bundles arrive every day.
+        let now = self.now();
+        self.write("sync.bundle", Origin::Local, |w| {
+            record_contact(w.tx, &sender, now)
+        })?;
         Ok(report)
     }
 }
@@ -329,6 +346,53 @@ mod tests {
         assert_eq!((again.docs_updated, again.new_changes), (0, 0));
         // B now knows A has everything B has: nothing to send back.
         assert_eq!(b.export_bundle("SITEA").unwrap().docs, 0);
+    }
+
+    #[test]
+    fn a_refused_document_in_a_bundle_is_named_by_its_case_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = two_sites(dir.path(), &["IN-UPI"]);
+        let c = a
+            .create_case(NewCase::new("ES", Category::Refund, "fuera de alcance"))
+            .unwrap();
+        let r = b
+            .import_bundle(&a.export_bundle("SITEB").unwrap().bytes)
+            .unwrap();
+        assert_eq!(r.rejected.len(), 1, "{r:?}");
+        assert_eq!(r.rejected[0].label, Some(format!("case {}", c.number)));
+        assert!(
+            r.rejected[0]
+                .to_string()
+                .starts_with(&format!("case {} refused here", c.number)),
+            "{}",
+            r.rejected[0]
+        );
+    }
+
+    #[test]
+    fn importing_a_bundle_counts_as_contact_with_the_site_that_made_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = two_sites(dir.path(), &["*"]);
+        a.create_case(NewCase::new("ES", Category::Refund, "uno"))
+            .unwrap();
+        let last_sync = |s: &Store, peer: &str| {
+            s.peers()
+                .unwrap()
+                .into_iter()
+                .find(|p| p.site == peer)
+                .unwrap()
+                .last_sync_at
+        };
+        let bundle = a.export_bundle("SITEB").unwrap().bytes;
+        // A refused bundle is no contact: anyone can drop a file.
+        let mut tampered = bundle.clone();
+        let at = tampered.len() - 1;
+        tampered[at] ^= 1;
+        assert!(b.import_bundle(&tampered).is_err());
+        assert_eq!(last_sync(&b, "SITEA"), None);
+        let before = b.now();
+        b.import_bundle(&bundle).unwrap();
+        assert!(last_sync(&b, "SITEA").is_some_and(|t| t >= before));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 
 use std::cell::Cell;
 
-use automerge::{Change, ChangeHash, ReadDoc};
+use automerge::{Automerge, Change, ChangeHash, ReadDoc};
 use rusqlite::OptionalExtension;
 
 use super::RejectCode;
@@ -20,6 +20,67 @@ use crate::error::{Error, Result};
 use crate::exchange::{change_has_card_data, check_document, holds_card_data};
 use crate::id::DocId;
 use crate::store::{DocKind, Origin, Store};
+
+/// What document `id` is, for a person reading a refusal (see
+/// [`Rejection::label`](super::Rejection::label)): from this store's projections when it holds
+/// the document, else the case number in `incoming` (the refused changes applied to a scratch
+/// copy) when it has the shape of one. Never fails: a refusal without a label still reads.
+pub(crate) fn label_of(store: &Store, id: &DocId, incoming: Option<&Automerge>) -> Option<String> {
+    let local = store
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT (SELECT number FROM cases WHERE id = ?1), \
+                        (SELECT title FROM sops WHERE id = ?1), \
+                        (SELECT title FROM articles WHERE id = ?1)",
+                [id.to_string()],
+                |r| {
+                    Ok((
+                        r.get::<_, Option<String>>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                },
+            )?)
+        })
+        .ok();
+    match local {
+        Some((Some(number), _, _)) => return Some(format!("case {number}")),
+        Some((None, Some(title), _)) => return Some(format!("sop {:?}", short(&title))),
+        Some((None, None, Some(title))) => return Some(format!("article {:?}", short(&title))),
+        _ => {}
+    }
+    let doc = incoming?;
+    let number = match doc.get(automerge::ROOT, "number").ok()??.0 {
+        automerge::Value::Scalar(v) => match v.as_ref() {
+            automerge::ScalarValue::Str(s) => s.to_string(),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    is_case_number(&number).then(|| format!("case {number}"))
+}
+
+/// `SITE-N`: a well-formed site id, a dash and 1-12 digits — all a refused document's data may
+/// contribute to a log line.
+fn is_case_number(s: &str) -> bool {
+    s.rsplit_once('-').is_some_and(|(site, n)| {
+        crate::store::validate_site(site).is_ok()
+            && (1..=12).contains(&n.len())
+            && n.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// A title on one line, at most 60 characters.
+fn short(title: &str) -> String {
+    let one_line: String = title
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    match one_line.char_indices().nth(60) {
+        Some((cut, _)) => format!("{}…", &one_line[..cut]),
+        None => one_line,
+    }
+}
 
 /// What became of a batch of changes for one document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

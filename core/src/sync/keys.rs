@@ -44,6 +44,24 @@ impl PublicKey {
         &self.0
     }
 
+    /// A short name for the key in logs: the first 8 bytes of the SHA-256 of its 32 bytes, in
+    /// lowercase hex (16 characters). Public data only, so it is safe in any log line.
+    ///
+    /// # Example
+    /// ```
+    /// use dossier::sync::PublicKey;
+    /// let fp = PublicKey::from_bytes([7; 32]).fingerprint();
+    /// assert_eq!(fp.len(), 16);
+    /// assert!(fp.chars().all(|c| c.is_ascii_hexdigit()));
+    /// ```
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(self.0)[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// Whether `signature` is this key's signature of `message` (strict RFC 8032 checks, so
     /// malleated signatures and weak keys are refused).
     pub(crate) fn verify(&self, message: &[u8], signature: &[u8; 64]) -> bool {

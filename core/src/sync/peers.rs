@@ -29,7 +29,8 @@ pub struct Peer {
     pub key: PublicKey,
     /// What it may read and write here.
     pub scopes: Vec<Scope>,
-    /// When the last session with it completed (ms), if ever.
+    /// When this store last heard from it (ms), if ever: a completed sync session, or a bundle
+    /// it made that was imported here.
     pub last_sync_at: Option<i64>,
 }
 
@@ -131,6 +132,15 @@ pub(crate) fn finish_session(c: &Connection, peer: &str, cursor: i64, at: i64) -
     c.execute(
         "UPDATE sync_peers SET cursor = max(cursor, ?2), last_sync_at = ?3 WHERE site = ?1",
         params![peer, cursor, at],
+    )?;
+    Ok(())
+}
+
+/// Records that `peer` was heard from at `at` without a session: a bundle it made was imported.
+pub(crate) fn record_contact(c: &Connection, peer: &str, at: i64) -> Result<()> {
+    c.execute(
+        "UPDATE sync_peers SET last_sync_at = max(coalesce(last_sync_at, ?2), ?2) WHERE site = ?1",
+        params![peer, at],
     )?;
     Ok(())
 }

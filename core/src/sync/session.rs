@@ -25,6 +25,7 @@ use automerge::sync::{self, SyncDoc};
 use automerge::{Automerge, ChangeHash, ReadDoc};
 use ed25519_dalek::SigningKey;
 
+use super::ingress::label_of;
 use super::ingress::{Ingress, ingest};
 use super::keys::{PublicKey, random, sign};
 use super::peers::{
@@ -33,7 +34,7 @@ use super::peers::{
 };
 use super::scope::{can_read, can_write, markets_of};
 use super::wire::{Digest, HAVE_ENTRY_BYTES, Msg, digest};
-use super::{RejectCode, Rejection, Side, SyncFailure, SyncReport};
+use super::{Claim, RejectCode, Rejection, Side, SyncFailure, SyncReport};
 use crate::error::{Error, Result};
 use crate::id::DocId;
 use crate::store::{Origin, Store};
@@ -174,6 +175,8 @@ pub struct Session {
     received_docs: HashSet<DocId>,
     refusals: HashSet<(DocId, Side)>,
     report: SyncReport,
+    /// Who the peer said it was in its hello or welcome, proven or not.
+    claim: Option<Claim>,
 }
 
 impl std::fmt::Debug for Session {
@@ -237,6 +240,7 @@ impl Session {
             received_docs: HashSet::new(),
             refusals: HashSet::new(),
             report: SyncReport::default(),
+            claim: None,
         })
     }
 
@@ -267,6 +271,13 @@ impl Session {
     /// The authenticated peer's site id, once the hello is done.
     pub fn peer(&self) -> Option<&str> {
         self.peer.as_ref().map(|p| p.site.as_str())
+    }
+
+    /// Who the peer said it was — site id and public key — as soon as its hello (or welcome)
+    /// decoded, even when it could not be authenticated: for the operator's log of a refused
+    /// hello. Not proof of anything until [`Session::peer`] is set.
+    pub fn claim(&self) -> Option<&Claim> {
+        self.claim.as_ref()
     }
 
     /// Whether the session ended normally (both sides quiet; cursors moved forward).
@@ -432,6 +443,10 @@ impl Session {
     }
 
     fn on_hello(&mut self, site: String, key: [u8; 32], their_nonce: [u8; 32]) -> Step {
+        self.claim = Some(Claim {
+            site: site.clone(),
+            key: PublicKey::from_bytes(key),
+        });
         let peer = self.provisioned(&site, &key)?;
         if self.store.read(|c| nonce_used(c, &site, &their_nonce))? {
             return Err(SyncFailure::ReplayedNonce.into());
@@ -480,6 +495,10 @@ impl Session {
         their_nonce: [u8; 32],
         sig: [u8; 64],
     ) -> Step {
+        self.claim = Some(Claim {
+            site: site.clone(),
+            key: PublicKey::from_bytes(key),
+        });
         let peer = self.provisioned(&site, &key)?;
         let me = self.store.site().to_string();
         let t = transcript(WELCOME_LABEL, &self.nonce, &their_nonce, &me, &site);
@@ -836,10 +855,14 @@ impl Session {
     /// Refuses a document's changes: recorded here and reported to the peer, once.
     fn reject(&mut self, id: DocId, code: RejectCode) {
         if self.refusals.insert((id, Side::Us)) {
+            // The conversation's copy holds the refused changes: a document new here can
+            // still be named by its case number.
+            let label = label_of(&self.store, &id, self.active.get(&id).map(|c| &c.doc));
             self.report.rejected.push(Rejection {
                 doc: id,
                 reason: code,
                 by: Side::Us,
+                label,
             });
             self.push(&Msg::Rejected { id, code });
         }
@@ -847,10 +870,12 @@ impl Session {
 
     fn record(&mut self, id: DocId, code: RejectCode, by: Side) {
         if self.refusals.insert((id, by)) {
+            let label = label_of(&self.store, &id, None);
             self.report.rejected.push(Rejection {
                 doc: id,
                 reason: code,
                 by,
+                label,
             });
         }
     }
@@ -1194,6 +1219,50 @@ mod tests {
                 .iter()
                 .any(|r| r.doc == pix.id && r.by == Side::Peer)
         );
+    }
+
+    #[test]
+    fn a_refusal_names_the_case_number_on_both_sides_not_only_the_document_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let (hub, site) = pair(dir.path(), &["IN-UPI"]);
+        let pix = new_case(&site, "BR-PIX", "not yours to send");
+        let (at_site, at_hub) = sync_pair(&site, &hub, &config()).unwrap();
+        let label = Some(format!("case {}", pix.number));
+        // The hub never stored the case: its name comes from the refused changes.
+        let here = at_hub.rejected.iter().find(|r| r.doc == pix.id).unwrap();
+        assert_eq!(here.label, label);
+        let line = here.to_string();
+        assert!(
+            line.starts_with(&format!("case {} refused here: outside", pix.number)),
+            "{line}"
+        );
+        let there = at_site.rejected.iter().find(|r| r.doc == pix.id).unwrap();
+        assert_eq!(there.label, label);
+        assert!(there.to_string().contains("refused by the peer"), "{there}");
+    }
+
+    #[test]
+    fn a_refused_sop_edit_is_named_by_the_sops_title() {
+        let dir = tempfile::tempdir().unwrap();
+        let (hub, site) = pair(dir.path(), &["IN-UPI/case", "*/sop:ro"]);
+        let sop = published_sop(dir.path(), &hub);
+        sync_pair(&site, &hub, &config()).unwrap();
+        site.set_sop_text(&sop, "start", "en", "Edited at the site")
+            .unwrap();
+        let (at_site, at_hub) = sync_pair(&site, &hub, &config()).unwrap();
+        let title = hub
+            .list_sops()
+            .unwrap()
+            .into_iter()
+            .find(|x| x.id == sop)
+            .unwrap()
+            .title;
+        for r in [&at_hub, &at_site] {
+            let x = r.rejected.iter().find(|x| x.doc == sop).unwrap();
+            let label = x.label.clone().unwrap_or_default();
+            let start: String = title.chars().take(20).collect();
+            assert!(label.starts_with(&format!("sop \"{start}")), "{x}");
+        }
     }
 
     /// Writes a change straight into `store`, past the redactor and ingress checks, as a

@@ -190,3 +190,53 @@ async fn a_message_over_the_size_limit_ends_the_session_and_the_hub_goes_on() {
         .unwrap();
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hubs_log_of_a_refused_hello_names_the_claimed_site_and_key_fingerprint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, stranger) = (open(dir.path(), "HUB"), open(dir.path(), "BLR9"));
+    // The stranger trusts the hub; the hub has never heard of BLR9.
+    stranger
+        .add_peer("HUB", hub.public_key().unwrap(), vec!["*".parse().unwrap()])
+        .unwrap();
+    // The operator's log: what `dossier serve` prints, one `Display` per session.
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let l = lines.clone();
+    let config = HubConfig {
+        on_session: Some(std::sync::Arc::new(
+            move |o: &dossier_net::SessionOutcome| {
+                l.lock().unwrap().push(o.to_string());
+            },
+        )),
+        ..HubConfig::default()
+    };
+    let server = dossier_net::Hub::bind(hub.clone(), "127.0.0.1:0", config)
+        .await
+        .unwrap();
+    let url = format!("ws://{}", server.local_addr());
+    let err = sync_with_hub(&stranger, &url, &NetConfig::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("unknown site"), "{err}");
+    let fingerprint = stranger.public_key().unwrap().fingerprint();
+    let mut line = None;
+    for _ in 0..200 {
+        if let Some(l) = lines.lock().unwrap().first() {
+            line = Some(l.clone());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let line = line.expect("the hub logged the session");
+    assert!(
+        line.contains(&format!("site BLR9, key fingerprint {fingerprint}")),
+        "{line}"
+    );
+    assert!(line.contains("unknown site"), "{line}");
+    // Public data only: neither the whole key nor anything else of the stranger's.
+    assert!(
+        !line.contains(&stranger.public_key().unwrap().to_string()),
+        "{line}"
+    );
+    server.shutdown().await;
+}

@@ -51,6 +51,7 @@ pub async fn start_hub(store: &Store, mut config: HubConfig) -> (Hub, String, Ou
                 Ok(r) => Ok(r.clone()),
                 Err(e) => Err(dossier_net::Error::WebSocket(format!("{e:?}"))),
             },
+            claim: s.claim.clone(),
         })
     }));
     let hub = Hub::bind(store.clone(), "127.0.0.1:0", config)
