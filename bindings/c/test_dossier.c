@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "dossier.h"
 
@@ -373,6 +374,34 @@ static void plugins(DossierStore *store, const char *wasm_path) {
     CHECK(dossier_trust_publisher(store, "not a key") == DOSSIER_STATUS_INVALID, "bad key");
 }
 
+/* A store's files are private (0600); one that others can write is refused with its own status;
+ * the card-data scan of a healthy store finds nothing and says what it read. */
+static void health(DossierStore *store, const char *dir) {
+    char *json = NULL;
+    OK(dossier_case_create(store,
+        "{\"market\":\"ES\",\"category\":\"refund\",\"subject\":\"Tarjeta 4111 1111 1111 1111\"}",
+        &json));
+    dossier_string_free(json);
+    OK(dossier_scan_card_data(store, &json));
+    CHECK(contains(json, "\"findings\":[]") && contains(json, "\"documents\":"), "clean scan");
+    CHECK(!contains(json, "4111 1111"), "the scan never repeats a number");
+    dossier_string_free(json);
+
+    char path[4096];
+    snprintf(path, sizeof path, "%s/shared.db", dir);
+    DossierStore *shared = NULL;
+    OK(dossier_open(path, "SP3", "ana", DOSSIER_DURABILITY_NORMAL, &shared));
+    dossier_close(shared);
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600, "created 0600");
+    chmod(path, 0666);
+    shared = NULL;
+    CHECK(dossier_open(path, NULL, "ana", DOSSIER_DURABILITY_NORMAL, &shared)
+          == DOSSIER_STATUS_INSECURE_FILE, "a world-writable store is refused");
+    CHECK(shared == NULL && contains(dossier_last_error(), "chmod 600"), "with advice");
+    CHECK(dossier_scan_card_data(NULL, &json) == DOSSIER_STATUS_INVALID, "NULL store");
+}
+
 int main(int argc, char **argv) {
     if (argc != 3 && argc != 4) {
         fprintf(stderr, "usage: %s DIR SOP_JSON_FILE [PLUGIN_WASM_FILE]\n", argv[0]);
@@ -399,6 +428,7 @@ int main(int argc, char **argv) {
         articles(bl);
         bundles(mx, bl, argv[1]);
         bad_input(mx, argv[1]);
+        health(bl, argv[1]);
         if (argc == 4) plugins(bl, argv[3]);
     }
 

@@ -299,6 +299,20 @@ fun `bad input comes back as typed exceptions`() = Sites().use { s ->
     raises<DossierException.Closed> { s.mx.listCases(CaseFilter()) }
 }
 
+fun `store files are private, a store others can write is refused, and the card data scan is clean`() = Sites().use { s ->
+    val db = File(s.dir, "mx1.db").toPath()
+    eq(java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(db)), "rw-------")
+    s.newCase(s.mx, subject = "Card 4111 1111 1111 1111 charged twice")
+    val scan = s.mx.scanCardData()
+    eq(scan.findings, emptyList<CardDataFinding>())
+    check(scan.documents >= 1uL && scan.fileBytes > 0uL) { "scanned nothing: $scan" }
+    eq(s.mx.checkIntegrity(), emptyList<String>())
+    s.mx.shutdown()
+    Files.setPosixFilePermissions(db, java.nio.file.attribute.PosixFilePermissions.fromString("rw-rw-rw-"))
+    val insecure = raises<DossierException.InsecureFile> { Store.open(db.toString(), OpenOptions()) }
+    check(insecure.message!!.contains("chmod 600")) { "no advice in: ${insecure.message}" }
+}
+
 fun `one store hammered by writer and reader threads loses nothing`() {
     val dir = Files.createTempDirectory("dossier-kt-threads").toFile()
     Store.open(File(dir, "busy.db").path, OpenOptions(site = "MX1")).use { store ->
@@ -377,6 +391,7 @@ fun main() {
         ::`article search folds accents`,
         ::`listeners hear local writes and merged changes until cancelled`,
         ::`bad input comes back as typed exceptions`,
+        ::`store files are private, a store others can write is refused, and the card data scan is clean`,
         ::`one store hammered by writer and reader threads loses nothing`,
         ::`an installed plugin sets the reversal deadline and refuses a solve without the rrn`,
     )

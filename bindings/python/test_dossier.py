@@ -15,6 +15,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -296,6 +297,17 @@ class TwoSites(unittest.TestCase):
         run = self.bl.record_sop_run(case.number, sop.id, ["No"])
         self.assertEqual(run.end, "end_no_debit")
         self.assertEqual(self.bl.get_case(case.number).sop_runs[0].outcome, "success")
+        es_case = self.bl.create_case(
+            NewCase(market="ES", category=Category.REFUND, subject="Reembolso no recibido")
+        )
+        with self.assertRaises(DossierError.SopMarket) as other_market:
+            self.bl.record_sop_run(es_case.number, sop.id, ["No"])
+        self.assertIn("ES", str(other_market.exception))
+        self.assertEqual(self.bl.get_case(es_case.number).sop_runs, [])
+        self.assertEqual(
+            self.bl.record_sop_run(es_case.number, sop.id, ["No"], any_market=True).end,
+            "end_no_debit",
+        )
         self.assertEqual([s.title for s in self.bl.list_sops()], ["UPI money debited, not credited"])
 
     def test_article_search_folds_accents(self):
@@ -396,6 +408,38 @@ class TwoSites(unittest.TestCase):
         roomy = Store.open(small, OpenOptions(max_file_bytes=8 << 20))
         self.assertEqual(len(roomy.list_cases(CaseFilter())), len(stored))
         roomy.create_case(NewCase(market="MX-SPEI", category=Category.REFUND, subject="again"))
+
+    def test_store_files_are_private_and_card_data_already_stored_is_found_by_place(self):
+        db = os.path.join(self.dir.name, "mx1.db")
+        for suffix in ("", "-wal"):
+            self.assertEqual(os.stat(db + suffix).st_mode & 0o777, 0o600, suffix)
+        self.new_case(self.mx, subject="Card 4111 1111 1111 1111 charged twice")
+        clean = self.mx.scan_card_data()
+        self.assertEqual(clean.findings, [])
+        self.assertGreaterEqual(clean.documents, 1)
+        self.assertEqual(self.mx.check_integrity(), [])
+
+        # What an old version, or a tool writing SQL by hand, could have left in the file.
+        con = sqlite3.connect(db)
+        con.execute("INSERT INTO meta(key, value) VALUES ('note', 'card 5555 5555 5555 4444')")
+        con.commit()
+        con.close()
+        scan = self.mx.scan_card_data()
+        # In the WAL, and in the database file too once a checkpoint copied the page.
+        self.assertGreaterEqual(len(scan.findings), 1, scan.findings)
+        for finding in scan.findings:
+            self.assertEqual((finding.kind, finding.brand), ("card_number", "mastercard"))
+            self.assertTrue(finding.place.is_FILE(), finding.place)
+            self.assertGreater(finding.place.offset, 0)
+        self.assertNotIn("5555", repr(scan))
+
+        self.mx.shutdown()
+        os.chmod(db, 0o666)
+        with self.assertRaises(DossierError.InsecureFile) as insecure:
+            Store.open(db, OpenOptions())
+        self.assertIn("chmod 600", str(insecure.exception))
+        os.chmod(db, 0o600)
+        self.mx = Store.open(db, OpenOptions())
 
     def test_a_shut_down_store_refuses_calls_with_closed(self):
         self.mx.shutdown()

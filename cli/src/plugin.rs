@@ -113,11 +113,8 @@ pub fn run(global: &Global, cmd: PluginCommand, out: &mut dyn Write) -> Result<(
 
 fn keygen(path: &std::path::Path, json: bool, out: &mut dyn Write) -> Result<()> {
     let key = PublisherKey::generate()?;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
+    // The key file is a secret: readable by its owner only.
+    let mut file = dossier::files::create_private(path)?;
     writeln!(file, "{}", key.to_secret_string())?;
     if json {
         return output::json(

@@ -333,27 +333,12 @@ pub fn run_sync(store: &Store, args: &SyncArgs, json: bool) -> Result<()> {
         return Ok(());
     }
     if let (Some(path), Some(site)) = (&args.export, &args.for_site) {
-        // Checked first, so the error names the folder the user gave, not the temporary file.
-        let folder = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => std::path::Path::new("."),
-        };
-        if !folder.is_dir() {
-            bail!(
-                "cannot write {}: the folder {} does not exist",
-                path.display(),
-                folder.display()
-            );
-        }
+        // Checked first, so a wrong path costs nothing and the error names the folder.
+        dossier::files::check_folder_of(path)?;
         let bundle = store.export_bundle(site)?;
-        // Write beside the target, then rename: a reader never sees half a bundle.
-        let tmp = path.with_extension("partial");
-        let written =
-            std::fs::write(&tmp, &bundle.bytes).and_then(|()| std::fs::rename(&tmp, path));
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e).with_context(|| format!("cannot write {}", path.display()));
-        }
+        // Private (0600: a bundle carries case data), written beside the target and renamed,
+        // so a reader never sees half a bundle; the error names `path`, never the temp file.
+        dossier::files::write_private_atomic(path, &bundle.bytes)?;
         if json {
             return print_json(&serde_json::json!({
                 "file": path.display().to_string(),

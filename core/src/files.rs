@@ -120,6 +120,29 @@ pub fn create_private(path: &Path) -> io::Result<File> {
         .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display())))
 }
 
+/// Checks that the folder `path` would be written into exists, so a caller can refuse before
+/// doing the work of making the file (a bundle, a report).
+///
+/// # Errors
+/// `NotFound`, naming the path and the missing folder.
+pub fn check_folder_of(path: &Path) -> io::Result<()> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if parent.is_dir() {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::NotFound,
+        format!(
+            "cannot write {}: the folder {} does not exist",
+            path.display(),
+            parent.display()
+        ),
+    ))
+}
+
 /// Writes `bytes` to `path` as a private (0600) file, atomically: into `PATH.partial` beside it,
 /// synced, then renamed over `path`, so a reader never sees half a file under the final name.
 /// A missing folder is reported as such, naming the folder, before anything is written.
@@ -127,20 +150,7 @@ pub fn create_private(path: &Path) -> io::Result<File> {
 /// # Errors
 /// The I/O error, naming the path (or the missing folder) the user gave.
 pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !parent.is_dir() {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!(
-                "cannot write {}: no folder {}",
-                path.display(),
-                parent.display()
-            ),
-        ));
-    }
+    check_folder_of(path)?;
     let partial = side_file(path, ".partial");
     // A partial file left by a killed earlier attempt is ours to replace.
     match std::fs::remove_file(&partial) {
@@ -206,7 +216,10 @@ mod tests {
         let target = dir.path().join("nope").join("x.bundle");
         let err = write_private_atomic(&target, b"x").unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("no folder") && msg.contains("nope"), "{msg}");
+        assert!(
+            msg.contains("does not exist") && msg.contains("nope"),
+            "{msg}"
+        );
         assert!(!msg.contains(".partial"), "{msg}");
         let ok = dir.path().join("x.bundle");
         write_private_atomic(&ok, b"abc").unwrap();

@@ -83,6 +83,10 @@ typedef enum {
   DOSSIER_STATUS_PLUGIN_FAILED = 27,
   // The disk is full: the write was not stored; everything stored before it is intact.
   DOSSIER_STATUS_DISK_FULL = 28,
+  // The store file can be written by other users; it was not opened (see the message).
+  DOSSIER_STATUS_INSECURE_FILE = 29,
+  // The SOP does not cover the case's market (pass `any_market` to override).
+  DOSSIER_STATUS_SOP_MARKET = 30,
 } DossierStatus;
 
 // An open store. Opaque: create it with `dossier_open`, release it with `dossier_close`.
@@ -174,6 +178,15 @@ DossierStatus dossier_case_note(const DossierStore *store,
                                 const char *body,
                                 bool public_,
                                 char **out_case);
+
+// Finds card data the store already holds, in any document's history or in the raw bytes
+// of its file and WAL: a JSON object `{documents, changes, file_bytes, findings: [{kind,
+// brand, place: {in: "history", doc, kind, label, change, field} | {in: "file", file,
+// offset, page}}]}`. A finding says where, never the value. Reads everything.
+//
+// # Safety
+// `store` is a live handle; `out_json` valid for a write.
+DossierStatus dossier_scan_card_data(const DossierStore *store, char **out_json);
 
 // Lists cases as a JSON array of summaries. `filter_json` is NULL (the newest 100) or the
 // fields of the `CaseFilter` record, e.g. `{"status": "open", "market": "IN-UPI"}`.

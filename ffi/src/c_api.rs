@@ -110,6 +110,10 @@ pub enum DossierStatus {
     PluginFailed = 27,
     /// The disk is full: the write was not stored; everything stored before it is intact.
     DiskFull = 28,
+    /// The store file can be written by other users; it was not opened (see the message).
+    InsecureFile = 29,
+    /// The SOP does not cover the case's market (pass `any_market` to override).
+    SopMarket = 30,
 }
 
 /// `durability` for `dossier_open`: a commit survives a process crash (the default).
@@ -155,6 +159,8 @@ impl From<&DossierError> for DossierStatus {
             DossierError::PluginIncompatible(_) => DossierStatus::PluginIncompatible,
             DossierError::PluginFailed(_) => DossierStatus::PluginFailed,
             DossierError::DiskFull(_) => DossierStatus::DiskFull,
+            DossierError::InsecureFile(_) => DossierStatus::InsecureFile,
+            DossierError::SopMarket(_) => DossierStatus::SopMarket,
         }
     }
 }
@@ -497,6 +503,22 @@ pub unsafe extern "C" fn dossier_case_note(
             to_json(&case)
         })
     }
+}
+
+/// Finds card data the store already holds, in any document's history or in the raw bytes
+/// of its file and WAL: a JSON object `{documents, changes, file_bytes, findings: [{kind,
+/// brand, place: {in: "history", doc, kind, label, change, field} | {in: "file", file,
+/// offset, page}}]}`. A finding says where, never the value. Reads everything.
+///
+/// # Safety
+/// `store` is a live handle; `out_json` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dossier_scan_card_data(
+    store: *const DossierStore,
+    out_json: *mut *mut c_char,
+) -> DossierStatus {
+    // SAFETY: every pointer is valid per this function's contract.
+    unsafe { call_json(out_json, || to_json(&self::store(store)?.scan_card_data()?)) }
 }
 
 /// Lists cases as a JSON array of summaries. `filter_json` is NULL (the newest 100) or the
@@ -924,8 +946,10 @@ pub unsafe extern "C" fn dossier_export_bundle(
     // SAFETY: every pointer is valid per this function's contract.
     unsafe {
         call_json(out_json, || {
+            let path = text(path, "path")?;
+            sync_io::check_bundle_path(path)?;
             let bundle = self::store(store)?.export_bundle(text(for_site, "site")?)?;
-            sync_io::write_bundle(text(path, "path")?, &bundle.bytes)?;
+            sync_io::write_bundle(path, &bundle.bytes)?;
             to_json(&ExportedBundle::from(&bundle))
         })
     }

@@ -113,6 +113,15 @@ pub enum DossierError {
     /// (or reopen with a higher limit) and retry.
     #[error("{0}")]
     DiskFull(String),
+    /// The store file (or its WAL) can be written by other users of the machine, who could
+    /// replace the site's key or plant changes; it was not opened. The message says what to
+    /// do (`chmod 600` the file once you know who changed it).
+    #[error("{0}")]
+    InsecureFile(String),
+    /// The SOP does not cover the case's market; run it with `any_market` to record the run
+    /// anyway (the override is recorded).
+    #[error("{0}")]
+    SopMarket(String),
 }
 
 impl DossierError {
@@ -160,6 +169,8 @@ impl From<dossier::Error> for DossierError {
             E::Walk(_) => DossierError::Walk(message),
             E::Document { .. } => DossierError::Document(message),
             E::DiskFull(_) => DossierError::DiskFull(message),
+            E::InsecureFile { .. } => DossierError::InsecureFile(message),
+            E::SopMarket { .. } => DossierError::SopMarket(message),
             E::Sqlite(_) | E::Io(_) => DossierError::Storage(message),
             E::PluginSignature { .. } => DossierError::PluginSignature(message),
             E::InvalidAction { .. } => DossierError::InvalidAction(message),

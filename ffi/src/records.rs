@@ -1204,7 +1204,10 @@ pub struct Rejection {
     pub reason: RejectCode,
     /// Who refused.
     pub by: Side,
-    /// The reason in words (`read-only for the peer`...).
+    /// What a person knows the document by: `case MX1-7`, `sop "…"`, `article "…"`, when known.
+    pub label: Option<String>,
+    /// The refusal in words, naming the document by its label (`case MX1-7 refused by the
+    /// hub: read-only for the peer`...).
     pub message: String,
 }
 
@@ -1214,7 +1217,8 @@ impl From<dossier::sync::Rejection> for Rejection {
             doc: r.doc,
             reason: r.reason.into(),
             by: r.by,
-            message: r.reason.to_string(),
+            message: r.to_string(),
+            label: r.label,
         }
     }
 }
@@ -1473,6 +1477,96 @@ impl From<dossier_plugins::DryRun> for DryRun {
             actions: d.actions,
             invalid: d.invalid,
             logs: d.logs,
+        }
+    }
+}
+
+/// Where [`CardDataFinding`] found card data. Never holds the value.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum CardDataPlace {
+    /// In a change of a document's history.
+    History {
+        /// The document.
+        doc: DocId,
+        /// Its kind.
+        kind: DocKind,
+        /// The case number, or the SOP's or article's title (redacted), when known.
+        label: Option<String>,
+        /// The change (hex hash).
+        change: String,
+        /// The map key the value was written under, `key`, `message` or `text`.
+        field: String,
+    },
+    /// In the raw bytes of the database file or its WAL.
+    File {
+        /// The file.
+        file: String,
+        /// Byte offset of the first digit.
+        offset: u64,
+        /// Database page (or WAL frame), 1-based.
+        page: u64,
+    },
+}
+
+/// One place where card data was found.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct CardDataFinding {
+    /// `card_number` or `security_code`.
+    pub kind: String,
+    /// The card brand, for card numbers.
+    pub brand: Option<String>,
+    /// Where.
+    pub place: CardDataPlace,
+}
+
+/// What `scan_card_data` read and found.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct CardDataScan {
+    /// Documents whose full history was decoded.
+    pub documents: u64,
+    /// Changes decoded.
+    pub changes: u64,
+    /// Bytes of the database and WAL files read.
+    pub file_bytes: u64,
+    /// Every finding; empty means none.
+    pub findings: Vec<CardDataFinding>,
+}
+
+impl From<dossier::doctor::CardDataScan> for CardDataScan {
+    fn from(s: dossier::doctor::CardDataScan) -> Self {
+        use dossier::doctor::CardDataPlace as P;
+        CardDataScan {
+            documents: s.documents as u64,
+            changes: s.changes as u64,
+            file_bytes: s.file_bytes,
+            findings: s
+                .findings
+                .into_iter()
+                .map(|f| CardDataFinding {
+                    kind: f.kind,
+                    brand: f.brand,
+                    place: match f.place {
+                        P::History {
+                            doc,
+                            kind,
+                            label,
+                            change,
+                            field,
+                        } => CardDataPlace::History {
+                            doc,
+                            kind,
+                            label,
+                            change,
+                            field,
+                        },
+                        P::File { file, offset, page } => CardDataPlace::File {
+                            file: file.display().to_string(),
+                            offset,
+                            page,
+                        },
+                    },
+                })
+                .collect(),
         }
     }
 }

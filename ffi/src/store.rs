@@ -19,9 +19,9 @@ use dossier::{ArticleStatus, ChangeHash, DocId};
 
 use crate::error::DossierError;
 use crate::records::{
-    Applied, Article, BundleReport, Case, CaseFilter, CaseSummary, CaseUpdate, ChangeNotice,
-    Conflict, DocRef, ExportedBundle, HistoryEntry, MergeReport, NewArticle, NewCase, OpenOptions,
-    Peer, SearchHit, Sop, SopSummary, SopWalk, SyncReport, Violation, WalkResult,
+    Applied, Article, BundleReport, CardDataScan, Case, CaseFilter, CaseSummary, CaseUpdate,
+    ChangeNotice, Conflict, DocRef, ExportedBundle, HistoryEntry, MergeReport, NewArticle, NewCase,
+    OpenOptions, Peer, SearchHit, Sop, SopSummary, SopWalk, SyncReport, Violation, WalkResult,
 };
 use crate::records::{DryRun, PluginInfo, Trigger};
 use crate::task::blocking;
@@ -315,16 +315,25 @@ impl Store {
     /// Walks the latest published version for a case and records the run on the case.
     ///
     /// # Errors
-    /// As [`Store::walk_sop`], plus `CaseClosed`.
+    /// As [`Store::walk_sop`], plus `CaseClosed`, and `SopMarket` when the SOP does not cover
+    /// the case's market and `any_market` is false (with `any_market` the run records the
+    /// override).
+    #[uniffi::method(default(any_market = false))]
     pub fn record_sop_run(
         &self,
         case_key: String,
         sop_id: String,
         inputs: Vec<String>,
+        any_market: bool,
     ) -> Result<WalkResult> {
+        let options = if any_market {
+            dossier::sop::SopRunOptions::any_market()
+        } else {
+            dossier::sop::SopRunOptions::default()
+        };
         Ok(self
             .core()?
-            .record_sop_run(&case_key, &self::id(&sop_id)?, &inputs)?
+            .record_sop_run_with(&case_key, &self::id(&sop_id)?, &inputs, options)?
             .into())
     }
 
@@ -414,6 +423,28 @@ impl Store {
     /// `NotFound`.
     pub fn conflicts(&self, id: String) -> Result<Vec<Conflict>> {
         Ok(self.core()?.conflicts(&self::id(&id)?)?)
+    }
+
+    // ---- health ----
+
+    /// Checks the whole file: SQLite's integrity check, then every document against its
+    /// projection rows. One line per problem; empty means healthy. Reads everything.
+    ///
+    /// # Errors
+    /// `Storage`.
+    pub fn check_integrity(&self) -> Result<Vec<String>> {
+        Ok(self.core()?.check_integrity()?)
+    }
+
+    /// Finds card data the store already holds — in any change of any document's history, or
+    /// in the raw bytes of its file and WAL — as a store written before redaction covered
+    /// everything may. Each finding says where (case number, change, field; or file offset),
+    /// never the value. Reads everything.
+    ///
+    /// # Errors
+    /// `Storage`.
+    pub fn scan_card_data(&self) -> Result<CardDataScan> {
+        Ok(self.core()?.scan_card_data()?.into())
     }
 
     // ---- merge via change packs ----
@@ -535,6 +566,7 @@ impl Store {
     /// `NotFound` when `for_site` is not a provisioned peer; `Storage` when the file cannot be
     /// written.
     pub fn export_bundle(&self, path: String, for_site: String) -> Result<ExportedBundle> {
+        sync_io::check_bundle_path(&path)?;
         let bundle = self.core()?.export_bundle(&for_site)?;
         sync_io::write_bundle(&path, &bundle.bytes)?;
         Ok(ExportedBundle::from(&bundle))

@@ -46,18 +46,17 @@ pub(crate) fn sync_on_this_thread(store: &dossier::Store, url: &str) -> Result<S
     Ok(runtime.block_on(dossier_net::sync_with_hub(store, url, &config))?)
 }
 
-/// Writes a bundle beside `path` and renames it into place, so a reader (or a USB stick pulled
+/// Refuses a bundle path whose folder does not exist, before any work is done.
+pub(crate) fn check_bundle_path(path: &str) -> Result<()> {
+    dossier::files::check_folder_of(Path::new(path))
+        .map_err(|e| DossierError::Storage(format!("cannot write the bundle: {e}")))
+}
+
+/// Writes a private (0600) bundle beside `path` and renames it into place, so a reader (or a USB stick pulled
 /// out early) never sees half a bundle under the final name.
 pub(crate) fn write_bundle(path: &str, bytes: &[u8]) -> Result<()> {
-    let path = Path::new(path);
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(".partial");
-    let cannot = |e: std::io::Error| DossierError::Storage(format!("cannot write the bundle: {e}"));
-    std::fs::write(&partial, bytes).map_err(cannot)?;
-    std::fs::rename(&partial, path).map_err(|e| {
-        let _ = std::fs::remove_file(&partial);
-        cannot(e)
-    })
+    dossier::files::write_private_atomic(Path::new(path), bytes)
+        .map_err(|e| DossierError::Storage(format!("cannot write the bundle: {e}")))
 }
 
 /// Reads a bundle file whole, refusing one larger than any bundle can be before reading it.

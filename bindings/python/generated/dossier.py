@@ -568,6 +568,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_dossier_ffi_checksum_method_store_changes_since() != 38973:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_dossier_ffi_checksum_method_store_check_integrity() != 3333:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_dossier_ffi_checksum_method_store_conflicts() != 22393:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_dossier_ffi_checksum_method_store_create_article() != 11738:
@@ -618,11 +620,13 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_dossier_ffi_checksum_method_store_pull_from_async() != 20744:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_dossier_ffi_checksum_method_store_record_sop_run() != 9462:
+    if lib.uniffi_dossier_ffi_checksum_method_store_record_sop_run() != 9585:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_dossier_ffi_checksum_method_store_remove_peer() != 58256:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_dossier_ffi_checksum_method_store_retire_sop() != 14340:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_dossier_ffi_checksum_method_store_scan_card_data() != 22554:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_dossier_ffi_checksum_method_store_search_articles() != 7080:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -707,6 +711,9 @@ _UniffiLib.uniffi_dossier_ffi_checksum_method_store_case_at.restype = ctypes.c_u
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_changes_since.argtypes = (
 )
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_changes_since.restype = ctypes.c_uint16
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_check_integrity.argtypes = (
+)
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_check_integrity.restype = ctypes.c_uint16
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_conflicts.argtypes = (
 )
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_conflicts.restype = ctypes.c_uint16
@@ -791,6 +798,9 @@ _UniffiLib.uniffi_dossier_ffi_checksum_method_store_remove_peer.restype = ctypes
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_retire_sop.argtypes = (
 )
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_retire_sop.restype = ctypes.c_uint16
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_scan_card_data.argtypes = (
+)
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_scan_card_data.restype = ctypes.c_uint16
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_search_articles.argtypes = (
 )
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_search_articles.restype = ctypes.c_uint16
@@ -886,6 +896,11 @@ _UniffiLib.uniffi_dossier_ffi_fn_method_store_changes_since.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_dossier_ffi_fn_method_store_changes_since.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_check_integrity.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_check_integrity.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_dossier_ffi_fn_method_store_conflicts.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1047,6 +1062,7 @@ _UniffiLib.uniffi_dossier_ffi_fn_method_store_record_sop_run.argtypes = (
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
+    ctypes.c_int8,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_dossier_ffi_fn_method_store_record_sop_run.restype = _UniffiRustBuffer
@@ -1062,6 +1078,11 @@ _UniffiLib.uniffi_dossier_ffi_fn_method_store_retire_sop.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_dossier_ffi_fn_method_store_retire_sop.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_scan_card_data.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_scan_card_data.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_dossier_ffi_fn_method_store_search_articles.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -2337,23 +2358,26 @@ class Rejection:
     """
     One document whose changes were refused.
 """
-    def __init__(self, *, doc:DocId, reason:RejectCode, by:Side, message:str):
+    def __init__(self, *, doc:DocId, reason:RejectCode, by:Side, label:typing.Optional[str], message:str):
         self.doc = doc
         self.reason = reason
         self.by = by
+        self.label = label
         self.message = message
         
         
 
     
     def __str__(self):
-        return "Rejection(doc={}, reason={}, by={}, message={})".format(self.doc, self.reason, self.by, self.message)
+        return "Rejection(doc={}, reason={}, by={}, label={}, message={})".format(self.doc, self.reason, self.by, self.label, self.message)
     def __eq__(self, other):
         if self.doc != other.doc:
             return False
         if self.reason != other.reason:
             return False
         if self.by != other.by:
+            return False
+        if self.label != other.label:
             return False
         if self.message != other.message:
             return False
@@ -2366,6 +2390,7 @@ class _UniffiFfiConverterTypeRejection(_UniffiConverterRustBuffer):
             doc=_UniffiFfiConverterTypeDocId.read(buf),
             reason=_UniffiFfiConverterTypeRejectCode.read(buf),
             by=_UniffiFfiConverterTypeSide.read(buf),
+            label=_UniffiFfiConverterOptionalString.read(buf),
             message=_UniffiFfiConverterString.read(buf),
         )
 
@@ -2374,6 +2399,7 @@ class _UniffiFfiConverterTypeRejection(_UniffiConverterRustBuffer):
         _UniffiFfiConverterTypeDocId.check_lower(value.doc)
         _UniffiFfiConverterTypeRejectCode.check_lower(value.reason)
         _UniffiFfiConverterTypeSide.check_lower(value.by)
+        _UniffiFfiConverterOptionalString.check_lower(value.label)
         _UniffiFfiConverterString.check_lower(value.message)
 
     @staticmethod
@@ -2381,6 +2407,7 @@ class _UniffiFfiConverterTypeRejection(_UniffiConverterRustBuffer):
         _UniffiFfiConverterTypeDocId.write(value.doc, buf)
         _UniffiFfiConverterTypeRejectCode.write(value.reason, buf)
         _UniffiFfiConverterTypeSide.write(value.by, buf)
+        _UniffiFfiConverterOptionalString.write(value.label, buf)
         _UniffiFfiConverterString.write(value.message, buf)
 
 class _UniffiFfiConverterSequenceTypeRejection(_UniffiConverterRustBuffer):
@@ -2507,6 +2534,322 @@ class _UniffiFfiConverterTypeCard(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalString.write(value.brand, buf)
         _UniffiFfiConverterOptionalString.write(value.bin, buf)
         _UniffiFfiConverterOptionalString.write(value.last4, buf)
+
+
+
+
+
+
+class CardDataPlace:
+    """
+    Where [`CardDataFinding`] found card data. Never holds the value.
+"""
+    def __init__(self):
+        raise RuntimeError("CardDataPlace cannot be instantiated directly")
+
+    # Each enum variant is a nested class of the enum itself.
+    @dataclass
+    class HISTORY:
+        """
+        In a change of a document's history.
+"""
+        
+        def __init__(self, doc:DocId, kind:DocKind, label:typing.Optional[str], change:str, field:str):
+            self.doc = doc
+            
+            """
+        The document.
+"""
+        
+            self.kind = kind
+            
+            """
+        Its kind.
+"""
+        
+            self.label = label
+            
+            """
+        The case number, or the SOP's or article's title (redacted), when known.
+"""
+        
+            self.change = change
+            
+            """
+        The change (hex hash).
+"""
+        
+            self.field = field
+            
+            """
+        The map key the value was written under, `key`, `message` or `text`.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "CardDataPlace.HISTORY(doc={}, kind={}, label={}, change={}, field={})".format(self.doc, self.kind, self.label, self.change, self.field)
+        def __eq__(self, other):
+            if not isinstance(other, CardDataPlace):
+                return NotImplemented
+            if not other.is_HISTORY():
+                return False
+            if self.doc != other.doc:
+                return False
+            if self.kind != other.kind:
+                return False
+            if self.label != other.label:
+                return False
+            if self.change != other.change:
+                return False
+            if self.field != other.field:
+                return False
+            return True
+
+    @dataclass
+    class FILE:
+        """
+        In the raw bytes of the database file or its WAL.
+"""
+        
+        def __init__(self, file:str, offset:int, page:int):
+            self.file = file
+            
+            """
+        The file.
+"""
+        
+            self.offset = offset
+            
+            """
+        Byte offset of the first digit.
+"""
+        
+            self.page = page
+            
+            """
+        Database page (or WAL frame), 1-based.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "CardDataPlace.FILE(file={}, offset={}, page={})".format(self.file, self.offset, self.page)
+        def __eq__(self, other):
+            if not isinstance(other, CardDataPlace):
+                return NotImplemented
+            if not other.is_FILE():
+                return False
+            if self.file != other.file:
+                return False
+            if self.offset != other.offset:
+                return False
+            if self.page != other.page:
+                return False
+            return True
+
+    
+
+    # For each variant, we have `is_NAME` and `is_name` methods for easily checking
+    # whether an instance is that variant.
+    def is_HISTORY(self) -> bool:
+        return isinstance(self, CardDataPlace.HISTORY)
+    def is_history(self) -> bool:
+        return isinstance(self, CardDataPlace.HISTORY)
+    def is_FILE(self) -> bool:
+        return isinstance(self, CardDataPlace.FILE)
+    def is_file(self) -> bool:
+        return isinstance(self, CardDataPlace.FILE)
+    
+
+# Now, a little trick - we make each nested variant class be a subclass of the main
+# enum class, so that method calls and instance checks etc will work intuitively.
+# We might be able to do this a little more neatly with a metaclass, but this'll do.
+CardDataPlace.HISTORY = type("CardDataPlace.HISTORY", (CardDataPlace.HISTORY, CardDataPlace,), {})  # type: ignore
+CardDataPlace.FILE = type("CardDataPlace.FILE", (CardDataPlace.FILE, CardDataPlace,), {})  # type: ignore
+
+
+
+
+class _UniffiFfiConverterTypeCardDataPlace(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return CardDataPlace.HISTORY(
+                _UniffiFfiConverterTypeDocId.read(buf),
+                _UniffiFfiConverterTypeDocKind.read(buf),
+                _UniffiFfiConverterOptionalString.read(buf),
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 2:
+            return CardDataPlace.FILE(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterUInt64.read(buf),
+                _UniffiFfiConverterUInt64.read(buf),
+            )
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value.is_HISTORY():
+            _UniffiFfiConverterTypeDocId.check_lower(value.doc)
+            _UniffiFfiConverterTypeDocKind.check_lower(value.kind)
+            _UniffiFfiConverterOptionalString.check_lower(value.label)
+            _UniffiFfiConverterString.check_lower(value.change)
+            _UniffiFfiConverterString.check_lower(value.field)
+            return
+        if value.is_FILE():
+            _UniffiFfiConverterString.check_lower(value.file)
+            _UniffiFfiConverterUInt64.check_lower(value.offset)
+            _UniffiFfiConverterUInt64.check_lower(value.page)
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value.is_HISTORY():
+            buf.write_i32(1)
+            _UniffiFfiConverterTypeDocId.write(value.doc, buf)
+            _UniffiFfiConverterTypeDocKind.write(value.kind, buf)
+            _UniffiFfiConverterOptionalString.write(value.label, buf)
+            _UniffiFfiConverterString.write(value.change, buf)
+            _UniffiFfiConverterString.write(value.field, buf)
+        if value.is_FILE():
+            buf.write_i32(2)
+            _UniffiFfiConverterString.write(value.file, buf)
+            _UniffiFfiConverterUInt64.write(value.offset, buf)
+            _UniffiFfiConverterUInt64.write(value.page, buf)
+
+
+
+@dataclass
+class CardDataFinding:
+    """
+    One place where card data was found.
+"""
+    def __init__(self, *, kind:str, brand:typing.Optional[str], place:CardDataPlace):
+        self.kind = kind
+        self.brand = brand
+        self.place = place
+        
+        
+
+    
+    def __str__(self):
+        return "CardDataFinding(kind={}, brand={}, place={})".format(self.kind, self.brand, self.place)
+    def __eq__(self, other):
+        if self.kind != other.kind:
+            return False
+        if self.brand != other.brand:
+            return False
+        if self.place != other.place:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeCardDataFinding(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return CardDataFinding(
+            kind=_UniffiFfiConverterString.read(buf),
+            brand=_UniffiFfiConverterOptionalString.read(buf),
+            place=_UniffiFfiConverterTypeCardDataPlace.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.kind)
+        _UniffiFfiConverterOptionalString.check_lower(value.brand)
+        _UniffiFfiConverterTypeCardDataPlace.check_lower(value.place)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.kind, buf)
+        _UniffiFfiConverterOptionalString.write(value.brand, buf)
+        _UniffiFfiConverterTypeCardDataPlace.write(value.place, buf)
+
+class _UniffiFfiConverterSequenceTypeCardDataFinding(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeCardDataFinding.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeCardDataFinding.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeCardDataFinding.read(buf) for i in range(count)
+        ]
+
+@dataclass
+class CardDataScan:
+    """
+    What `scan_card_data` read and found.
+"""
+    def __init__(self, *, documents:int, changes:int, file_bytes:int, findings:typing.List[CardDataFinding]):
+        self.documents = documents
+        self.changes = changes
+        self.file_bytes = file_bytes
+        self.findings = findings
+        
+        
+
+    
+    def __str__(self):
+        return "CardDataScan(documents={}, changes={}, file_bytes={}, findings={})".format(self.documents, self.changes, self.file_bytes, self.findings)
+    def __eq__(self, other):
+        if self.documents != other.documents:
+            return False
+        if self.changes != other.changes:
+            return False
+        if self.file_bytes != other.file_bytes:
+            return False
+        if self.findings != other.findings:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeCardDataScan(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return CardDataScan(
+            documents=_UniffiFfiConverterUInt64.read(buf),
+            changes=_UniffiFfiConverterUInt64.read(buf),
+            file_bytes=_UniffiFfiConverterUInt64.read(buf),
+            findings=_UniffiFfiConverterSequenceTypeCardDataFinding.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterUInt64.check_lower(value.documents)
+        _UniffiFfiConverterUInt64.check_lower(value.changes)
+        _UniffiFfiConverterUInt64.check_lower(value.file_bytes)
+        _UniffiFfiConverterSequenceTypeCardDataFinding.check_lower(value.findings)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterUInt64.write(value.documents, buf)
+        _UniffiFfiConverterUInt64.write(value.changes, buf)
+        _UniffiFfiConverterUInt64.write(value.file_bytes, buf)
+        _UniffiFfiConverterSequenceTypeCardDataFinding.write(value.findings, buf)
 
 
 
@@ -7200,6 +7543,23 @@ class DossierError:  # type: ignore
         def __repr__(self):
             return "DossierError.DiskFull({})".format(repr(str(self)))
     _UniffiTempDossierError.DiskFull = DiskFull # type: ignore
+    class InsecureFile(_UniffiTempDossierError):
+        """
+        The store file (or its WAL) can be written by other users of the machine, who could
+        replace the site's key or plant changes; it was not opened. The message says what to
+        do (`chmod 600` the file once you know who changed it).
+"""
+        def __repr__(self):
+            return "DossierError.InsecureFile({})".format(repr(str(self)))
+    _UniffiTempDossierError.InsecureFile = InsecureFile # type: ignore
+    class SopMarket(_UniffiTempDossierError):
+        """
+        The SOP does not cover the case's market; run it with `any_market` to record the run
+        anyway (the override is recorded).
+"""
+        def __repr__(self):
+            return "DossierError.SopMarket({})".format(repr(str(self)))
+    _UniffiTempDossierError.SopMarket = SopMarket # type: ignore
 
 DossierError = _UniffiTempDossierError # type: ignore
 del _UniffiTempDossierError
@@ -7321,6 +7681,14 @@ class _UniffiFfiConverterTypeDossierError(_UniffiConverterRustBuffer):
             return DossierError.DiskFull(
                 _UniffiFfiConverterString.read(buf),
             )
+        if variant == 29:
+            return DossierError.InsecureFile(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 30:
+            return DossierError.SopMarket(
+                _UniffiFfiConverterString.read(buf),
+            )
         raise InternalError("Raw enum value doesn't match any cases")
 
     @staticmethod
@@ -7381,6 +7749,10 @@ class _UniffiFfiConverterTypeDossierError(_UniffiConverterRustBuffer):
             return
         if isinstance(value, DossierError.DiskFull):
             return
+        if isinstance(value, DossierError.InsecureFile):
+            return
+        if isinstance(value, DossierError.SopMarket):
+            return
 
     @staticmethod
     def write(value, buf):
@@ -7440,6 +7812,10 @@ class _UniffiFfiConverterTypeDossierError(_UniffiConverterRustBuffer):
             buf.write_i32(27)
         if isinstance(value, DossierError.DiskFull):
             buf.write_i32(28)
+        if isinstance(value, DossierError.InsecureFile):
+            buf.write_i32(29)
+        if isinstance(value, DossierError.SopMarket):
+            buf.write_i32(30)
 
 
 
@@ -7923,6 +8299,15 @@ class StoreProtocol(typing.Protocol):
         `NotFound`; `Invalid` for a malformed head.
 """
         raise NotImplementedError
+    def check_integrity(self, ) -> typing.List[str]:
+        """
+        Checks the whole file: SQLite's integrity check, then every document against its
+        projection rows. One line per problem; empty means healthy. Reads everything.
+
+        # Errors
+        `Storage`.
+"""
+        raise NotImplementedError
     def conflicts(self, id: str) -> typing.List[Conflict]:
         """
         Fields with concurrent values that no merge policy resolves, for a person to choose.
@@ -8144,12 +8529,14 @@ class StoreProtocol(typing.Protocol):
         As [`Store::pull_from`].
 """
         raise NotImplementedError
-    def record_sop_run(self, case_key: str,sop_id: str,inputs: typing.List[str]) -> WalkResult:
+    def record_sop_run(self, case_key: str,sop_id: str,inputs: typing.List[str],any_market: bool = False) -> WalkResult:
         """
         Walks the latest published version for a case and records the run on the case.
 
         # Errors
-        As [`Store::walk_sop`], plus `CaseClosed`.
+        As [`Store::walk_sop`], plus `CaseClosed`, and `SopMarket` when the SOP does not cover
+        the case's market and `any_market` is false (with `any_market` the run records the
+        override).
 """
         raise NotImplementedError
     def remove_peer(self, site: str) -> None:
@@ -8166,6 +8553,17 @@ class StoreProtocol(typing.Protocol):
 
         # Errors
         `Transition` if already retired.
+"""
+        raise NotImplementedError
+    def scan_card_data(self, ) -> CardDataScan:
+        """
+        Finds card data the store already holds — in any change of any document's history, or
+        in the raw bytes of its file and WAL — as a store written before redaction covered
+        everything may. Each finding says where (case number, change, field; or file offset),
+        never the value. Reads everything.
+
+        # Errors
+        `Storage`.
 """
         raise NotImplementedError
     def search_articles(self, query: str,locale: typing.Optional[str],limit: int) -> typing.List[SearchHit]:
@@ -8499,6 +8897,25 @@ class Store(StoreProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_dossier_ffi_fn_method_store_changes_since,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def check_integrity(self, ) -> typing.List[str]:
+        """
+        Checks the whole file: SQLite's integrity check, then every document against its
+        projection rows. One line per problem; empty means healthy. Reads everything.
+
+        # Errors
+        `Storage`.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceString.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDossierError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_dossier_ffi_fn_method_store_check_integrity,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9071,12 +9488,14 @@ class Store(StoreProtocol):
             _uniffi_lift_return,
             _uniffi_error_converter,
         )
-    def record_sop_run(self, case_key: str,sop_id: str,inputs: typing.List[str]) -> WalkResult:
+    def record_sop_run(self, case_key: str,sop_id: str,inputs: typing.List[str],any_market: bool = False) -> WalkResult:
         """
         Walks the latest published version for a case and records the run on the case.
 
         # Errors
-        As [`Store::walk_sop`], plus `CaseClosed`.
+        As [`Store::walk_sop`], plus `CaseClosed`, and `SopMarket` when the SOP does not cover
+        the case's market and `any_market` is false (with `any_market` the run records the
+        override).
 """
         
         _UniffiFfiConverterString.check_lower(case_key)
@@ -9084,11 +9503,14 @@ class Store(StoreProtocol):
         _UniffiFfiConverterString.check_lower(sop_id)
 
         _UniffiFfiConverterSequenceString.check_lower(inputs)
+
+        _UniffiFfiConverterBoolean.check_lower(any_market)
         _uniffi_lowered_args = (
             self._uniffi_clone_handle(),
             _UniffiFfiConverterString.lower(case_key),
             _UniffiFfiConverterString.lower(sop_id),
             _UniffiFfiConverterSequenceString.lower(inputs),
+            _UniffiFfiConverterBoolean.lower(any_market),
         )
         _uniffi_lift_return = _UniffiFfiConverterTypeWalkResult.lift
         _uniffi_error_converter = _UniffiFfiConverterTypeDossierError
@@ -9137,6 +9559,27 @@ class Store(StoreProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_dossier_ffi_fn_method_store_retire_sop,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def scan_card_data(self, ) -> CardDataScan:
+        """
+        Finds card data the store already holds — in any change of any document's history, or
+        in the raw bytes of its file and WAL — as a store written before redaction covered
+        everything may. Each finding says where (case number, change, field; or file offset),
+        never the value. Reads everything.
+
+        # Errors
+        `Storage`.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeCardDataScan.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDossierError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_dossier_ffi_fn_method_store_scan_card_data,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9547,6 +9990,7 @@ __all__ = [
     "ArticleStatus",
     "RejectCode",
     "Side",
+    "CardDataPlace",
     "Status",
     "Priority",
     "Category",
@@ -9567,6 +10011,8 @@ __all__ = [
     "Rejection",
     "BundleReport",
     "Card",
+    "CardDataFinding",
+    "CardDataScan",
     "Payment",
     "Dispute",
     "Sla",

@@ -684,6 +684,15 @@ public protocol StoreProtocol: AnyObject, Sendable {
     func changesSince(id: String, heads: [String]) throws  -> Data
     
     /**
+     * Checks the whole file: SQLite's integrity check, then every document against its
+     * projection rows. One line per problem; empty means healthy. Reads everything.
+     *
+     * # Errors
+     * `Storage`.
+     */
+    func checkIntegrity() throws  -> [String]
+    
+    /**
      * Fields with concurrent values that no merge policy resolves, for a person to choose.
      *
      * # Errors
@@ -908,9 +917,11 @@ public protocol StoreProtocol: AnyObject, Sendable {
      * Walks the latest published version for a case and records the run on the case.
      *
      * # Errors
-     * As [`Store::walk_sop`], plus `CaseClosed`.
+     * As [`Store::walk_sop`], plus `CaseClosed`, and `SopMarket` when the SOP does not cover
+     * the case's market and `any_market` is false (with `any_market` the run records the
+     * override).
      */
-    func recordSopRun(caseKey: String, sopId: String, inputs: [String]) throws  -> WalkResult
+    func recordSopRun(caseKey: String, sopId: String, inputs: [String], anyMarket: Bool) throws  -> WalkResult
     
     /**
      * Forgets a peer and everything remembered about syncing with it.
@@ -927,6 +938,17 @@ public protocol StoreProtocol: AnyObject, Sendable {
      * `Transition` if already retired.
      */
     func retireSop(id: String) throws  -> Sop
+    
+    /**
+     * Finds card data the store already holds — in any change of any document's history, or
+     * in the raw bytes of its file and WAL — as a store written before redaction covered
+     * everything may. Each finding says where (case number, change, field; or file offset),
+     * never the value. Reads everything.
+     *
+     * # Errors
+     * `Storage`.
+     */
+    func scanCardData() throws  -> CardDataScan
     
     /**
      * Full-text search, accents folded ("reembolso" finds "Reembolsó"); best first.
@@ -1239,6 +1261,22 @@ open func changesSince(id: String, heads: [String])throws  -> Data  {
             self.uniffiCloneHandle(),
         FfiConverterString.lower(id),
         FfiConverterSequenceString.lower(heads),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Checks the whole file: SQLite's integrity check, then every document against its
+     * projection rows. One line per problem; empty means healthy. Reads everything.
+     *
+     * # Errors
+     * `Storage`.
+     */
+open func checkIntegrity()throws  -> [String]  {
+    return try  FfiConverterSequenceString.lift(try rustCallWithError(FfiConverterTypeDossierError_lift) {
+        uniffiCallStatus in
+    uniffi_dossier_ffi_fn_method_store_check_integrity(
+            self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
 }
@@ -1681,16 +1719,19 @@ open func pullFromAsync(other: Store)async throws  -> MergeReport  {
      * Walks the latest published version for a case and records the run on the case.
      *
      * # Errors
-     * As [`Store::walk_sop`], plus `CaseClosed`.
+     * As [`Store::walk_sop`], plus `CaseClosed`, and `SopMarket` when the SOP does not cover
+     * the case's market and `any_market` is false (with `any_market` the run records the
+     * override).
      */
-open func recordSopRun(caseKey: String, sopId: String, inputs: [String])throws  -> WalkResult  {
+open func recordSopRun(caseKey: String, sopId: String, inputs: [String], anyMarket: Bool = false)throws  -> WalkResult  {
     return try  FfiConverterTypeWalkResult_lift(try rustCallWithError(FfiConverterTypeDossierError_lift) {
         uniffiCallStatus in
     uniffi_dossier_ffi_fn_method_store_record_sop_run(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(caseKey),
         FfiConverterString.lower(sopId),
-        FfiConverterSequenceString.lower(inputs),uniffiCallStatus
+        FfiConverterSequenceString.lower(inputs),
+        FfiConverterBool.lower(anyMarket),uniffiCallStatus
     )
 })
 }
@@ -1722,6 +1763,24 @@ open func retireSop(id: String)throws  -> Sop  {
     uniffi_dossier_ffi_fn_method_store_retire_sop(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(id),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Finds card data the store already holds — in any change of any document's history, or
+     * in the raw bytes of its file and WAL — as a store written before redaction covered
+     * everything may. Each finding says where (case number, change, field; or file offset),
+     * never the value. Reads everything.
+     *
+     * # Errors
+     * `Storage`.
+     */
+open func scanCardData()throws  -> CardDataScan  {
+    return try  FfiConverterTypeCardDataScan_lift(try rustCallWithError(FfiConverterTypeDossierError_lift) {
+        uniffiCallStatus in
+    uniffi_dossier_ffi_fn_method_store_scan_card_data(
+            self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
 }
@@ -2602,6 +2661,174 @@ public func FfiConverterTypeCard_lift(_ buf: RustBuffer) throws -> Card {
 #endif
 public func FfiConverterTypeCard_lower(_ value: Card) -> RustBuffer {
     return FfiConverterTypeCard.lower(value)
+}
+
+
+/**
+ * One place where card data was found.
+ */
+public struct CardDataFinding: Equatable, Hashable {
+    /**
+     * `card_number` or `security_code`.
+     */
+    public var kind: String
+    /**
+     * The card brand, for card numbers.
+     */
+    public var brand: String?
+    /**
+     * Where.
+     */
+    public var place: CardDataPlace
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * `card_number` or `security_code`.
+         */kind: String, 
+        /**
+         * The card brand, for card numbers.
+         */brand: String?, 
+        /**
+         * Where.
+         */place: CardDataPlace) {
+        self.kind = kind
+        self.brand = brand
+        self.place = place
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension CardDataFinding: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCardDataFinding: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CardDataFinding {
+        return
+            try CardDataFinding(
+                kind: FfiConverterString.read(from: &buf), 
+                brand: FfiConverterOptionString.read(from: &buf), 
+                place: FfiConverterTypeCardDataPlace.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: CardDataFinding, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.kind, into: &buf)
+        FfiConverterOptionString.write(value.brand, into: &buf)
+        FfiConverterTypeCardDataPlace.write(value.place, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCardDataFinding_lift(_ buf: RustBuffer) throws -> CardDataFinding {
+    return try FfiConverterTypeCardDataFinding.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCardDataFinding_lower(_ value: CardDataFinding) -> RustBuffer {
+    return FfiConverterTypeCardDataFinding.lower(value)
+}
+
+
+/**
+ * What `scan_card_data` read and found.
+ */
+public struct CardDataScan: Equatable, Hashable {
+    /**
+     * Documents whose full history was decoded.
+     */
+    public var documents: UInt64
+    /**
+     * Changes decoded.
+     */
+    public var changes: UInt64
+    /**
+     * Bytes of the database and WAL files read.
+     */
+    public var fileBytes: UInt64
+    /**
+     * Every finding; empty means none.
+     */
+    public var findings: [CardDataFinding]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Documents whose full history was decoded.
+         */documents: UInt64, 
+        /**
+         * Changes decoded.
+         */changes: UInt64, 
+        /**
+         * Bytes of the database and WAL files read.
+         */fileBytes: UInt64, 
+        /**
+         * Every finding; empty means none.
+         */findings: [CardDataFinding]) {
+        self.documents = documents
+        self.changes = changes
+        self.fileBytes = fileBytes
+        self.findings = findings
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension CardDataScan: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCardDataScan: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CardDataScan {
+        return
+            try CardDataScan(
+                documents: FfiConverterUInt64.read(from: &buf), 
+                changes: FfiConverterUInt64.read(from: &buf), 
+                fileBytes: FfiConverterUInt64.read(from: &buf), 
+                findings: FfiConverterSequenceTypeCardDataFinding.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: CardDataScan, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.documents, into: &buf)
+        FfiConverterUInt64.write(value.changes, into: &buf)
+        FfiConverterUInt64.write(value.fileBytes, into: &buf)
+        FfiConverterSequenceTypeCardDataFinding.write(value.findings, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCardDataScan_lift(_ buf: RustBuffer) throws -> CardDataScan {
+    return try FfiConverterTypeCardDataScan.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCardDataScan_lower(_ value: CardDataScan) -> RustBuffer {
+    return FfiConverterTypeCardDataScan.lower(value)
 }
 
 
@@ -5321,7 +5548,12 @@ public struct Rejection: Equatable, Hashable {
      */
     public var by: Side
     /**
-     * The reason in words (`read-only for the peer`...).
+     * What a person knows the document by: `case MX1-7`, `sop "…"`, `article "…"`, when known.
+     */
+    public var label: String?
+    /**
+     * The refusal in words, naming the document by its label (`case MX1-7 refused by the
+     * hub: read-only for the peer`...).
      */
     public var message: String
 
@@ -5338,11 +5570,16 @@ public struct Rejection: Equatable, Hashable {
          * Who refused.
          */by: Side, 
         /**
-         * The reason in words (`read-only for the peer`...).
+         * What a person knows the document by: `case MX1-7`, `sop "…"`, `article "…"`, when known.
+         */label: String?, 
+        /**
+         * The refusal in words, naming the document by its label (`case MX1-7 refused by the
+         * hub: read-only for the peer`...).
          */message: String) {
         self.doc = doc
         self.reason = reason
         self.by = by
+        self.label = label
         self.message = message
     }
 
@@ -5365,6 +5602,7 @@ public struct FfiConverterTypeRejection: FfiConverterRustBuffer {
                 doc: FfiConverterTypeDocId.read(from: &buf), 
                 reason: FfiConverterTypeRejectCode.read(from: &buf), 
                 by: FfiConverterTypeSide.read(from: &buf), 
+                label: FfiConverterOptionString.read(from: &buf), 
                 message: FfiConverterString.read(from: &buf)
         )
     }
@@ -5373,6 +5611,7 @@ public struct FfiConverterTypeRejection: FfiConverterRustBuffer {
         FfiConverterTypeDocId.write(value.doc, into: &buf)
         FfiConverterTypeRejectCode.write(value.reason, into: &buf)
         FfiConverterTypeSide.write(value.by, into: &buf)
+        FfiConverterOptionString.write(value.label, into: &buf)
         FfiConverterString.write(value.message, into: &buf)
     }
 }
@@ -7264,6 +7503,117 @@ public func FfiConverterTypeArticleStatus_lower(_ value: ArticleStatus) -> RustB
 
 
 /**
+ * Where [`CardDataFinding`] found card data. Never holds the value.
+ */
+
+public enum CardDataPlace: Equatable, Hashable {
+    
+    /**
+     * In a change of a document's history.
+     */
+    case history(
+        /**
+         * The document.
+         */doc: DocId, 
+        /**
+         * Its kind.
+         */kind: DocKind, 
+        /**
+         * The case number, or the SOP's or article's title (redacted), when known.
+         */label: String?, 
+        /**
+         * The change (hex hash).
+         */change: String, 
+        /**
+         * The map key the value was written under, `key`, `message` or `text`.
+         */field: String
+    )
+    /**
+     * In the raw bytes of the database file or its WAL.
+     */
+    case file(
+        /**
+         * The file.
+         */file: String, 
+        /**
+         * Byte offset of the first digit.
+         */offset: UInt64, 
+        /**
+         * Database page (or WAL frame), 1-based.
+         */page: UInt64
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension CardDataPlace: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCardDataPlace: FfiConverterRustBuffer {
+    typealias SwiftType = CardDataPlace
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CardDataPlace {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .history(doc: try FfiConverterTypeDocId.read(from: &buf), kind: try FfiConverterTypeDocKind.read(from: &buf), label: try FfiConverterOptionString.read(from: &buf), change: try FfiConverterString.read(from: &buf), field: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 2: return .file(file: try FfiConverterString.read(from: &buf), offset: try FfiConverterUInt64.read(from: &buf), page: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: CardDataPlace, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .history(doc,kind,label,change,field):
+            writeInt(&buf, Int32(1))
+            FfiConverterTypeDocId.write(doc, into: &buf)
+            FfiConverterTypeDocKind.write(kind, into: &buf)
+            FfiConverterOptionString.write(label, into: &buf)
+            FfiConverterString.write(change, into: &buf)
+            FfiConverterString.write(field, into: &buf)
+            
+        
+        case let .file(file,offset,page):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(file, into: &buf)
+            FfiConverterUInt64.write(offset, into: &buf)
+            FfiConverterUInt64.write(page, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCardDataPlace_lift(_ buf: RustBuffer) throws -> CardDataPlace {
+    return try FfiConverterTypeCardDataPlace.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCardDataPlace_lower(_ value: CardDataPlace) -> RustBuffer {
+    return FfiConverterTypeCardDataPlace.lower(value)
+}
+
+
+
+/**
  * What a complaint is about.
  */
 
@@ -7656,6 +8006,19 @@ enum DossierError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
      */
     case DiskFull(message: String)
     
+    /**
+     * The store file (or its WAL) can be written by other users of the machine, who could
+     * replace the site's key or plant changes; it was not opened. The message says what to
+     * do (`chmod 600` the file once you know who changed it).
+     */
+    case InsecureFile(message: String)
+    
+    /**
+     * The SOP does not cover the case's market; run it with `any_market` to record the run
+     * anyway (the override is recorded).
+     */
+    case SopMarket(message: String)
+    
 
     
 
@@ -7797,6 +8160,14 @@ public struct FfiConverterTypeDossierError: FfiConverterRustBuffer {
             message: try FfiConverterString.read(from: &buf)
         )
         
+        case 29: return .InsecureFile(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 30: return .SopMarket(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
 
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -7864,6 +8235,10 @@ public struct FfiConverterTypeDossierError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(27))
         case .DiskFull(_ /* message is ignored*/):
             writeInt(&buf, Int32(28))
+        case .InsecureFile(_ /* message is ignored*/):
+            writeInt(&buf, Int32(29))
+        case .SopMarket(_ /* message is ignored*/):
+            writeInt(&buf, Int32(30))
 
         
         }
@@ -9736,6 +10111,31 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeCardDataFinding: FfiConverterRustBuffer {
+    typealias SwiftType = [CardDataFinding]
+
+    public static func write(_ value: [CardDataFinding], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeCardDataFinding.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [CardDataFinding] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [CardDataFinding]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeCardDataFinding.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeCaseSummary: FfiConverterRustBuffer {
     typealias SwiftType = [CaseSummary]
 
@@ -10431,6 +10831,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_dossier_ffi_checksum_method_store_changes_since() != 38973) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_dossier_ffi_checksum_method_store_check_integrity() != 3333) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_dossier_ffi_checksum_method_store_conflicts() != 22393) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -10506,13 +10909,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_dossier_ffi_checksum_method_store_pull_from_async() != 20744) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_dossier_ffi_checksum_method_store_record_sop_run() != 9462) {
+    if (uniffi_dossier_ffi_checksum_method_store_record_sop_run() != 9585) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_dossier_ffi_checksum_method_store_remove_peer() != 58256) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_dossier_ffi_checksum_method_store_retire_sop() != 14340) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_dossier_ffi_checksum_method_store_scan_card_data() != 22554) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_dossier_ffi_checksum_method_store_search_articles() != 7080) {

@@ -304,6 +304,11 @@ RustBuffer uniffi_dossier_ffi_fn_method_store_case_at(uint64_t ptr, RustBuffer k
 RustBuffer uniffi_dossier_ffi_fn_method_store_changes_since(uint64_t ptr, RustBuffer id, RustBuffer heads, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_CHECK_INTEGRITY
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_CHECK_INTEGRITY
+RustBuffer uniffi_dossier_ffi_fn_method_store_check_integrity(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_CONFLICTS
 #define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_CONFLICTS
 RustBuffer uniffi_dossier_ffi_fn_method_store_conflicts(uint64_t ptr, RustBuffer id, RustCallStatus *_Nonnull out_status
@@ -431,7 +436,7 @@ uint64_t uniffi_dossier_ffi_fn_method_store_pull_from_async(uint64_t ptr, uint64
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_RECORD_SOP_RUN
 #define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_RECORD_SOP_RUN
-RustBuffer uniffi_dossier_ffi_fn_method_store_record_sop_run(uint64_t ptr, RustBuffer case_key, RustBuffer sop_id, RustBuffer inputs, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_dossier_ffi_fn_method_store_record_sop_run(uint64_t ptr, RustBuffer case_key, RustBuffer sop_id, RustBuffer inputs, int8_t any_market, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_REMOVE_PEER
@@ -442,6 +447,11 @@ void uniffi_dossier_ffi_fn_method_store_remove_peer(uint64_t ptr, RustBuffer sit
 #ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_RETIRE_SOP
 #define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_RETIRE_SOP
 RustBuffer uniffi_dossier_ffi_fn_method_store_retire_sop(uint64_t ptr, RustBuffer id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_SCAN_CARD_DATA
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_SCAN_CARD_DATA
+RustBuffer uniffi_dossier_ffi_fn_method_store_scan_card_data(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_SEARCH_ARTICLES
@@ -840,6 +850,12 @@ uint16_t uniffi_dossier_ffi_checksum_method_store_changes_since(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_CHECK_INTEGRITY
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_CHECK_INTEGRITY
+uint16_t uniffi_dossier_ffi_checksum_method_store_check_integrity(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_CONFLICTS
 #define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_CONFLICTS
 uint16_t uniffi_dossier_ffi_checksum_method_store_conflicts(void
@@ -1005,6 +1021,12 @@ uint16_t uniffi_dossier_ffi_checksum_method_store_remove_peer(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_RETIRE_SOP
 #define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_RETIRE_SOP
 uint16_t uniffi_dossier_ffi_checksum_method_store_retire_sop(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_SCAN_CARD_DATA
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_SCAN_CARD_DATA
+uint16_t uniffi_dossier_ffi_checksum_method_store_scan_card_data(void
     
 );
 #endif

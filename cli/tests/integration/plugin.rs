@@ -157,9 +157,13 @@ fn a_dry_run_whose_actions_would_be_refused_exits_1_with_the_reason() {
     );
     let mut json = run.to_vec();
     json.push("--json");
-    let out = env.fail(&json, 1);
+    // With --json the run is still printed, and the error is one line of JSON on stderr.
+    let out = env.run(&json);
+    assert_eq!(out.code, 1, "{out:?}");
     let dry: Value = serde_json::from_str(&out.stdout).expect("json on stdout");
     assert!(dry["invalid"].is_string(), "{dry}");
+    let err: Value = serde_json::from_str(&out.stderr).expect("json error on stderr");
+    assert_eq!(err["error"]["exit_code"], 1, "{err}");
     // A harmless case previews cleanly, with the plugin's log line.
     let good = env.json(&[
         "case",

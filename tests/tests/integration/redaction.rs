@@ -693,6 +693,13 @@ fn every_public_write_entry_point_redacts_every_text_parameter() {
         &[cards.text("record_sop_run: answer")],
     );
     driven.insert("record_sop_run");
+    let _ = store.record_sop_run_with(
+        &case.number,
+        &sop.id,
+        &[cards.text("record_sop_run_with: answer")],
+        dossier::sop::SopRunOptions::any_market(),
+    );
+    driven.insert("record_sop_run_with");
 
     // Articles.
     let article = |cards: &mut Cards, label: &str| NewArticle {

@@ -716,6 +716,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_dossier_ffi_checksum_method_store_changes_since(
     ): Int
+    external fun uniffi_dossier_ffi_checksum_method_store_check_integrity(
+    ): Int
     external fun uniffi_dossier_ffi_checksum_method_store_conflicts(
     ): Int
     external fun uniffi_dossier_ffi_checksum_method_store_create_article(
@@ -771,6 +773,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_dossier_ffi_checksum_method_store_remove_peer(
     ): Int
     external fun uniffi_dossier_ffi_checksum_method_store_retire_sop(
+    ): Int
+    external fun uniffi_dossier_ffi_checksum_method_store_scan_card_data(
     ): Int
     external fun uniffi_dossier_ffi_checksum_method_store_search_articles(
     ): Int
@@ -849,6 +853,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_dossier_ffi_fn_method_store_changes_since(`ptr`: Long,`id`: RustBuffer.ByValue,`heads`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_dossier_ffi_fn_method_store_check_integrity(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_dossier_ffi_fn_method_store_conflicts(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_dossier_ffi_fn_method_store_create_article(`ptr`: Long,`new`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -899,11 +905,13 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_dossier_ffi_fn_method_store_pull_from_async(`ptr`: Long,`other`: Long,
     ): Long
-    external fun uniffi_dossier_ffi_fn_method_store_record_sop_run(`ptr`: Long,`caseKey`: RustBuffer.ByValue,`sopId`: RustBuffer.ByValue,`inputs`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_dossier_ffi_fn_method_store_record_sop_run(`ptr`: Long,`caseKey`: RustBuffer.ByValue,`sopId`: RustBuffer.ByValue,`inputs`: RustBuffer.ByValue,`anyMarket`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_dossier_ffi_fn_method_store_remove_peer(`ptr`: Long,`site`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_dossier_ffi_fn_method_store_retire_sop(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_dossier_ffi_fn_method_store_scan_card_data(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_dossier_ffi_fn_method_store_search_articles(`ptr`: Long,`query`: RustBuffer.ByValue,`locale`: RustBuffer.ByValue,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1082,6 +1090,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_dossier_ffi_checksum_method_store_changes_since() and 0xFFFF) != 38973) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_dossier_ffi_checksum_method_store_check_integrity() and 0xFFFF) != 3333) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_dossier_ffi_checksum_method_store_conflicts() and 0xFFFF) != 22393) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1157,13 +1168,16 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_dossier_ffi_checksum_method_store_pull_from_async() and 0xFFFF) != 20744) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_dossier_ffi_checksum_method_store_record_sop_run() and 0xFFFF) != 9462) {
+    if ((lib.uniffi_dossier_ffi_checksum_method_store_record_sop_run() and 0xFFFF) != 9585) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_dossier_ffi_checksum_method_store_remove_peer() and 0xFFFF) != 58256) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_dossier_ffi_checksum_method_store_retire_sop() and 0xFFFF) != 14340) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_dossier_ffi_checksum_method_store_scan_card_data() and 0xFFFF) != 22554) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_dossier_ffi_checksum_method_store_search_articles() and 0xFFFF) != 7080) {
@@ -1799,6 +1813,15 @@ public interface StoreInterface {
     fun `changesSince`(`id`: kotlin.String, `heads`: List<kotlin.String>): kotlin.ByteArray
     
     /**
+     * Checks the whole file: SQLite's integrity check, then every document against its
+     * projection rows. One line per problem; empty means healthy. Reads everything.
+     *
+     * # Errors
+     * `Storage`.
+     */
+    fun `checkIntegrity`(): List<kotlin.String>
+    
+    /**
      * Fields with concurrent values that no merge policy resolves, for a person to choose.
      *
      * # Errors
@@ -2023,9 +2046,11 @@ public interface StoreInterface {
      * Walks the latest published version for a case and records the run on the case.
      *
      * # Errors
-     * As [`Store::walk_sop`], plus `CaseClosed`.
+     * As [`Store::walk_sop`], plus `CaseClosed`, and `SopMarket` when the SOP does not cover
+     * the case's market and `any_market` is false (with `any_market` the run records the
+     * override).
      */
-    fun `recordSopRun`(`caseKey`: kotlin.String, `sopId`: kotlin.String, `inputs`: List<kotlin.String>): WalkResult
+    fun `recordSopRun`(`caseKey`: kotlin.String, `sopId`: kotlin.String, `inputs`: List<kotlin.String>, `anyMarket`: kotlin.Boolean = false): WalkResult
     
     /**
      * Forgets a peer and everything remembered about syncing with it.
@@ -2042,6 +2067,17 @@ public interface StoreInterface {
      * `Transition` if already retired.
      */
     fun `retireSop`(`id`: kotlin.String): Sop
+    
+    /**
+     * Finds card data the store already holds — in any change of any document's history, or
+     * in the raw bytes of its file and WAL — as a store written before redaction covered
+     * everything may. Each finding says where (case number, change, field; or file offset),
+     * never the value. Reads everything.
+     *
+     * # Errors
+     * `Storage`.
+     */
+    fun `scanCardData`(): CardDataScan
     
     /**
      * Full-text search, accents folded ("reembolso" finds "Reembolsó"); best first.
@@ -2415,6 +2451,27 @@ open class Store: Disposable, AutoCloseable, StoreInterface
         
         FfiConverterString.lower(`id`),
         FfiConverterSequenceString.lower(`heads`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Checks the whole file: SQLite's integrity check, then every document against its
+     * projection rows. One line per problem; empty means healthy. Reads everything.
+     *
+     * # Errors
+     * `Storage`.
+     */
+    @Throws(DossierException::class)override fun `checkIntegrity`(): List<kotlin.String> {
+            return FfiConverterSequenceString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DossierException) { _status ->
+    UniffiLib.uniffi_dossier_ffi_fn_method_store_check_integrity(
+        it,
+        _status)
 }
     }
     )
@@ -2986,9 +3043,11 @@ open class Store: Disposable, AutoCloseable, StoreInterface
      * Walks the latest published version for a case and records the run on the case.
      *
      * # Errors
-     * As [`Store::walk_sop`], plus `CaseClosed`.
+     * As [`Store::walk_sop`], plus `CaseClosed`, and `SopMarket` when the SOP does not cover
+     * the case's market and `any_market` is false (with `any_market` the run records the
+     * override).
      */
-    @Throws(DossierException::class)override fun `recordSopRun`(`caseKey`: kotlin.String, `sopId`: kotlin.String, `inputs`: List<kotlin.String>): WalkResult {
+    @Throws(DossierException::class)override fun `recordSopRun`(`caseKey`: kotlin.String, `sopId`: kotlin.String, `inputs`: List<kotlin.String>, `anyMarket`: kotlin.Boolean): WalkResult {
             return FfiConverterTypeWalkResult.lift(
     callWithHandle {
     uniffiRustCallWithError(DossierException) { _status ->
@@ -2997,7 +3056,8 @@ open class Store: Disposable, AutoCloseable, StoreInterface
         
         FfiConverterString.lower(`caseKey`),
         FfiConverterString.lower(`sopId`),
-        FfiConverterSequenceString.lower(`inputs`),_status)
+        FfiConverterSequenceString.lower(`inputs`),
+        FfiConverterBoolean.lower(`anyMarket`),_status)
 }
     }
     )
@@ -3039,6 +3099,29 @@ open class Store: Disposable, AutoCloseable, StoreInterface
         it,
         
         FfiConverterString.lower(`id`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Finds card data the store already holds — in any change of any document's history, or
+     * in the raw bytes of its file and WAL — as a store written before redaction covered
+     * everything may. Each finding says where (case number, change, field; or file offset),
+     * never the value. Reads everything.
+     *
+     * # Errors
+     * `Storage`.
+     */
+    @Throws(DossierException::class)override fun `scanCardData`(): CardDataScan {
+            return FfiConverterTypeCardDataScan.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DossierException) { _status ->
+    UniffiLib.uniffi_dossier_ffi_fn_method_store_scan_card_data(
+        it,
+        _status)
 }
     }
     )
@@ -4029,6 +4112,124 @@ public object FfiConverterTypeCard: FfiConverterRustBuffer<Card> {
             FfiConverterOptionalString.write(value.`brand`, buf)
             FfiConverterOptionalString.write(value.`bin`, buf)
             FfiConverterOptionalString.write(value.`last4`, buf)
+    }
+}
+
+
+
+/**
+ * One place where card data was found.
+ */
+data class CardDataFinding (
+    /**
+     * `card_number` or `security_code`.
+     */
+    var `kind`: kotlin.String
+    , 
+    /**
+     * The card brand, for card numbers.
+     */
+    var `brand`: kotlin.String?
+    , 
+    /**
+     * Where.
+     */
+    var `place`: CardDataPlace
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCardDataFinding: FfiConverterRustBuffer<CardDataFinding> {
+    override fun read(buf: ByteBuffer): CardDataFinding {
+        return CardDataFinding(
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterTypeCardDataPlace.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: CardDataFinding) = (
+            FfiConverterString.allocationSize(value.`kind`) +
+            FfiConverterOptionalString.allocationSize(value.`brand`) +
+            FfiConverterTypeCardDataPlace.allocationSize(value.`place`)
+    )
+
+    override fun write(value: CardDataFinding, buf: ByteBuffer) {
+            FfiConverterString.write(value.`kind`, buf)
+            FfiConverterOptionalString.write(value.`brand`, buf)
+            FfiConverterTypeCardDataPlace.write(value.`place`, buf)
+    }
+}
+
+
+
+/**
+ * What `scan_card_data` read and found.
+ */
+data class CardDataScan (
+    /**
+     * Documents whose full history was decoded.
+     */
+    var `documents`: kotlin.ULong
+    , 
+    /**
+     * Changes decoded.
+     */
+    var `changes`: kotlin.ULong
+    , 
+    /**
+     * Bytes of the database and WAL files read.
+     */
+    var `fileBytes`: kotlin.ULong
+    , 
+    /**
+     * Every finding; empty means none.
+     */
+    var `findings`: List<CardDataFinding>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCardDataScan: FfiConverterRustBuffer<CardDataScan> {
+    override fun read(buf: ByteBuffer): CardDataScan {
+        return CardDataScan(
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterSequenceTypeCardDataFinding.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: CardDataScan) = (
+            FfiConverterULong.allocationSize(value.`documents`) +
+            FfiConverterULong.allocationSize(value.`changes`) +
+            FfiConverterULong.allocationSize(value.`fileBytes`) +
+            FfiConverterSequenceTypeCardDataFinding.allocationSize(value.`findings`)
+    )
+
+    override fun write(value: CardDataScan, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`documents`, buf)
+            FfiConverterULong.write(value.`changes`, buf)
+            FfiConverterULong.write(value.`fileBytes`, buf)
+            FfiConverterSequenceTypeCardDataFinding.write(value.`findings`, buf)
     }
 }
 
@@ -6024,7 +6225,13 @@ data class Rejection (
     var `by`: Side
     , 
     /**
-     * The reason in words (`read-only for the peer`...).
+     * What a person knows the document by: `case MX1-7`, `sop "…"`, `article "…"`, when known.
+     */
+    var `label`: kotlin.String?
+    , 
+    /**
+     * The refusal in words, naming the document by its label (`case MX1-7 refused by the
+     * hub: read-only for the peer`...).
      */
     var `message`: kotlin.String
     
@@ -6046,6 +6253,7 @@ public object FfiConverterTypeRejection: FfiConverterRustBuffer<Rejection> {
             FfiConverterTypeDocId.read(buf),
             FfiConverterTypeRejectCode.read(buf),
             FfiConverterTypeSide.read(buf),
+            FfiConverterOptionalString.read(buf),
             FfiConverterString.read(buf),
         )
     }
@@ -6054,6 +6262,7 @@ public object FfiConverterTypeRejection: FfiConverterRustBuffer<Rejection> {
             FfiConverterTypeDocId.allocationSize(value.`doc`) +
             FfiConverterTypeRejectCode.allocationSize(value.`reason`) +
             FfiConverterTypeSide.allocationSize(value.`by`) +
+            FfiConverterOptionalString.allocationSize(value.`label`) +
             FfiConverterString.allocationSize(value.`message`)
     )
 
@@ -6061,6 +6270,7 @@ public object FfiConverterTypeRejection: FfiConverterRustBuffer<Rejection> {
             FfiConverterTypeDocId.write(value.`doc`, buf)
             FfiConverterTypeRejectCode.write(value.`reason`, buf)
             FfiConverterTypeSide.write(value.`by`, buf)
+            FfiConverterOptionalString.write(value.`label`, buf)
             FfiConverterString.write(value.`message`, buf)
     }
 }
@@ -7606,6 +7816,146 @@ public object FfiConverterTypeArticleStatus: FfiConverterRustBuffer<ArticleStatu
 
 
 /**
+ * Where [`CardDataFinding`] found card data. Never holds the value.
+ */
+sealed class CardDataPlace {
+    
+    /**
+     * In a change of a document's history.
+     */
+    data class History(
+        /**
+         * The document.
+         */
+        val `doc`: dev.dossier.DocId, 
+        /**
+         * Its kind.
+         */
+        val `kind`: dev.dossier.DocKind, 
+        /**
+         * The case number, or the SOP's or article's title (redacted), when known.
+         */
+        val `label`: kotlin.String?, 
+        /**
+         * The change (hex hash).
+         */
+        val `change`: kotlin.String, 
+        /**
+         * The map key the value was written under, `key`, `message` or `text`.
+         */
+        val `field`: kotlin.String) : CardDataPlace()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * In the raw bytes of the database file or its WAL.
+     */
+    data class File(
+        /**
+         * The file.
+         */
+        val `file`: kotlin.String, 
+        /**
+         * Byte offset of the first digit.
+         */
+        val `offset`: kotlin.ULong, 
+        /**
+         * Database page (or WAL frame), 1-based.
+         */
+        val `page`: kotlin.ULong) : CardDataPlace()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCardDataPlace : FfiConverterRustBuffer<CardDataPlace>{
+    override fun read(buf: ByteBuffer): CardDataPlace {
+        return when(buf.getInt()) {
+            1 -> CardDataPlace.History(
+                FfiConverterTypeDocId.read(buf),
+                FfiConverterTypeDocKind.read(buf),
+                FfiConverterOptionalString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            2 -> CardDataPlace.File(
+                FfiConverterString.read(buf),
+                FfiConverterULong.read(buf),
+                FfiConverterULong.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: CardDataPlace): ULong = when(value) {
+        is CardDataPlace.History -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeDocId.allocationSize(value.`doc`)
+                + FfiConverterTypeDocKind.allocationSize(value.`kind`)
+                + FfiConverterOptionalString.allocationSize(value.`label`)
+                + FfiConverterString.allocationSize(value.`change`)
+                + FfiConverterString.allocationSize(value.`field`)
+            )
+        }
+        is CardDataPlace.File -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`file`)
+                + FfiConverterULong.allocationSize(value.`offset`)
+                + FfiConverterULong.allocationSize(value.`page`)
+            )
+        }
+    }
+
+    override fun write(value: CardDataPlace, buf: ByteBuffer) {
+        when(value) {
+            is CardDataPlace.History -> {
+                buf.putInt(1)
+                FfiConverterTypeDocId.write(value.`doc`, buf)
+                FfiConverterTypeDocKind.write(value.`kind`, buf)
+                FfiConverterOptionalString.write(value.`label`, buf)
+                FfiConverterString.write(value.`change`, buf)
+                FfiConverterString.write(value.`field`, buf)
+                Unit
+            }
+            is CardDataPlace.File -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`file`, buf)
+                FfiConverterULong.write(value.`offset`, buf)
+                FfiConverterULong.write(value.`page`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
  * What a complaint is about.
  */
 
@@ -7885,6 +8235,19 @@ sealed class DossierException(message: String): kotlin.Exception(message) {
      */
         class DiskFull(message: String) : DossierException(message)
         
+    /**
+     * The store file (or its WAL) can be written by other users of the machine, who could
+     * replace the site's key or plant changes; it was not opened. The message says what to
+     * do (`chmod 600` the file once you know who changed it).
+     */
+        class InsecureFile(message: String) : DossierException(message)
+        
+    /**
+     * The SOP does not cover the case's market; run it with `any_market` to record the run
+     * anyway (the override is recorded).
+     */
+        class SopMarket(message: String) : DossierException(message)
+        
 
     companion object ErrorHandler : UniffiRustCallStatusErrorHandler<DossierException> {
         override fun lift(error_buf: RustBuffer.ByValue): DossierException = FfiConverterTypeDossierError.lift(error_buf)
@@ -7926,6 +8289,8 @@ public object FfiConverterTypeDossierError : FfiConverterRustBuffer<DossierExcep
             26 -> DossierException.PluginIncompatible(FfiConverterString.read(buf))
             27 -> DossierException.PluginFailed(FfiConverterString.read(buf))
             28 -> DossierException.DiskFull(FfiConverterString.read(buf))
+            29 -> DossierException.InsecureFile(FfiConverterString.read(buf))
+            30 -> DossierException.SopMarket(FfiConverterString.read(buf))
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
         }
         
@@ -8047,6 +8412,14 @@ public object FfiConverterTypeDossierError : FfiConverterRustBuffer<DossierExcep
             }
             is DossierException.DiskFull -> {
                 buf.putInt(28)
+                Unit
+            }
+            is DossierException.InsecureFile -> {
+                buf.putInt(29)
+                Unit
+            }
+            is DossierException.SopMarket -> {
+                buf.putInt(30)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
@@ -9401,6 +9774,34 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterString.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeCardDataFinding: FfiConverterRustBuffer<List<CardDataFinding>> {
+    override fun read(buf: ByteBuffer): List<CardDataFinding> {
+        val len = buf.getInt()
+        return List<CardDataFinding>(len) {
+            FfiConverterTypeCardDataFinding.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<CardDataFinding>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeCardDataFinding.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<CardDataFinding>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeCardDataFinding.write(it, buf)
         }
     }
 }
