@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use clap::{CommandFactory, Parser};
+use dossier_tests::{Cards, digit_runs};
 
 use super::{Cli, run};
 
@@ -102,56 +103,6 @@ fn base_args(files: &Path) -> BTreeMap<&'static str, Vec<(&'static str, String)>
     ])
 }
 
-/// Distinct Luhn-valid numbers of several brands, each noted with where it was put.
-#[derive(Default)]
-struct Cards {
-    issued: Vec<(String, String)>,
-}
-
-impl Cards {
-    fn digits(&mut self, label: &str) -> String {
-        let n = self.issued.len();
-        let prefix = match n % 3 {
-            0 => format!("4{:07}", 1_000_000 + n),
-            1 => format!("52{:06}", 100_000 + n),
-            _ => format!("6011{:04}", 1_000 + n),
-        };
-        let mut digits: Vec<u32> = prefix.chars().filter_map(|c| c.to_digit(10)).collect();
-        while digits.len() < 15 {
-            digits.push(7);
-        }
-        let sum: u32 = digits
-            .iter()
-            .rev()
-            .enumerate()
-            .map(|(i, &d)| {
-                if i % 2 == 0 {
-                    (d * 2) % 9 + u32::from(d == 9) * 9
-                } else {
-                    d
-                }
-            })
-            .sum();
-        digits.push((10 - sum % 10) % 10);
-        let s: String = digits
-            .iter()
-            .filter_map(|d| char::from_digit(*d, 10))
-            .collect();
-        self.issued.push((s.clone(), label.to_string()));
-        s
-    }
-
-    /// The number grouped in fours, the way customers paste it.
-    fn spaced(&mut self, label: &str) -> String {
-        let d = self.digits(label);
-        d.as_bytes()
-            .chunks(4)
-            .map(|c| String::from_utf8_lossy(c).into_owned())
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-}
-
 /// Whether argument `id` of `cmd` names a file or folder.
 fn takes_path(cmd: &clap::Command, id: &str) -> bool {
     cmd.get_arguments().any(|a| {
@@ -181,7 +132,7 @@ fn json_file(path: &Path, value: &serde_json::Value) {
 
 /// Import files with a card number in every string and every free key.
 fn write_import_files(dir: &Path, cards: &mut Cards) {
-    let mut c = |l: &str| cards.spaced(l);
+    let mut c = |l: &str| cards.next(l);
     let case = serde_json::json!({
         "market": "ES", "category": "refund",
         "subject": c("case import: subject"), "description": c("case import: description"),
@@ -372,7 +323,7 @@ fn no_flag_argument_or_import_file_of_any_command_stores_a_card_number() {
             let label = format!("{path} {}", target.as_deref().unwrap_or("--author"));
             let mut line = vec!["dossier".to_string(), "--db".into(), dbs.clone()];
             if target.is_none() {
-                line.extend(["--author".to_string(), cards.spaced(&label)]);
+                line.extend(["--author".to_string(), cards.next(&label)]);
             }
             line.extend(path.split(' ').map(str::to_string));
             let mut values: BTreeMap<String, String> = base
@@ -384,8 +335,8 @@ fn no_flag_argument_or_import_file_of_any_command_stores_a_card_number() {
                 let value = if old.contains('=') || matches!(t.as_str(), "field" | "add_answer") {
                     format!(
                         "{}={}",
-                        cards.spaced(&label).replace(' ', "-"),
-                        cards.spaced(&label)
+                        cards.next(&label).replace(' ', "-"),
+                        cards.next(&label)
                     )
                 } else if t == "table" {
                     table.clone()
@@ -394,9 +345,9 @@ fn no_flag_argument_or_import_file_of_any_command_stores_a_card_number() {
                 } else if takes_path(cmd, t) {
                     // Output files and folders go to the temporary directory, never the
                     // working directory; a card number in a file name is not in the store.
-                    dir.path().join(cards.spaced(&label)).display().to_string()
+                    dir.path().join(cards.next(&label)).display().to_string()
                 } else {
-                    cards.spaced(&label)
+                    cards.next(&label)
                 };
                 values.insert(t.clone(), value);
             }
@@ -423,28 +374,14 @@ fn no_flag_argument_or_import_file_of_any_command_stores_a_card_number() {
         let mut p = db.as_os_str().to_owned();
         p.push(suffix);
         if let Ok(bytes) = std::fs::read(&p) {
-            let text: String = bytes
-                .iter()
-                .map(|&b| {
-                    if b.is_ascii_digit() || b == b' ' || b == b'-' {
-                        char::from(b)
-                    } else {
-                        '|'
-                    }
-                })
-                .collect();
-            runs.extend(
-                text.split('|')
-                    .map(|r| r.chars().filter(char::is_ascii_digit).collect::<String>())
-                    .filter(|r| r.len() >= 12),
-            );
+            runs.extend(digit_runs(&bytes));
         }
     }
     let leaks: Vec<&String> = cards
         .issued
         .iter()
-        .filter(|(d, _)| runs.iter().any(|r| r.contains(d.as_str())))
-        .map(|(_, l)| l)
+        .filter(|(d, _, _)| runs.iter().any(|r| r.contains(d.as_str())))
+        .map(|(_, _, l)| l)
         .collect();
     assert!(
         leaks.is_empty(),

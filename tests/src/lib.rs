@@ -148,3 +148,77 @@ pub fn plant_card_in_history(db: &std::path::Path, number: &str, card: &str) {
     )
     .expect("plant");
 }
+
+/// Distinct Luhn-valid card numbers of several brands, so a leak names its entry point.
+#[derive(Default)]
+pub struct Cards {
+    /// Digits, as typed, and where they were put.
+    pub issued: Vec<(String, String, String)>,
+}
+
+impl Cards {
+    /// A new number, typed the way `n` picks (plain, spaced or dashed), noted with `label`.
+    pub fn next(&mut self, label: &str) -> String {
+        let n = self.issued.len();
+        let digits = match n % 4 {
+            0 => luhn_complete(&format!("4{:06}", 100_000 + n), 16, 3),
+            1 => luhn_complete(&format!("51{:05}", 10_000 + n), 16, 7),
+            2 => luhn_complete(&format!("37{:05}", 10_000 + n), 15, 1),
+            _ => luhn_complete(&format!("6011{:04}", 1_000 + n), 16, 9),
+        };
+        let typed = match n % 3 {
+            0 => digits.clone(),
+            1 => digits
+                .as_bytes()
+                .chunks(4)
+                .map(|c| String::from_utf8_lossy(c).to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+            _ => digits
+                .as_bytes()
+                .chunks(4)
+                .map(|c| String::from_utf8_lossy(c).to_string())
+                .collect::<Vec<_>>()
+                .join("-"),
+        };
+        self.issued.push((digits, typed.clone(), label.to_string()));
+        typed
+    }
+
+    /// A text with a fresh card number in it.
+    pub fn text(&mut self, label: &str) -> String {
+        format!("pasted {} here", self.next(label))
+    }
+
+    /// A key-like token that is a card number (for keys, metrics, tags, ids).
+    pub fn token(&mut self, label: &str) -> String {
+        let typed = self.next(label);
+        typed.replace(' ', "-")
+    }
+}
+
+/// The runs of at least 12 ASCII digits in `bytes`, each joined across single spaces and dashes
+/// (the way card numbers are typed) and returned as digits only.
+pub fn digit_runs(bytes: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut run = String::new();
+    for (i, &b) in bytes.iter().enumerate() {
+        if b.is_ascii_digit() {
+            run.push(char::from(b));
+            continue;
+        }
+        let joins = matches!(b, b' ' | b'-')
+            && !run.is_empty()
+            && bytes.get(i + 1).is_some_and(u8::is_ascii_digit);
+        if !joins {
+            if run.len() >= 12 {
+                out.push(std::mem::take(&mut run));
+            }
+            run.clear();
+        }
+    }
+    if run.len() >= 12 {
+        out.push(run);
+    }
+    out
+}

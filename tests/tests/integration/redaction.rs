@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use dossier::{CaseUpdate, Category, NewArticle, NewCase, Payment};
 use dossier_tests::{
-    TestClock, luhn_complete, open_site, plant_card_in_history, raw_bytes_contain, store_files,
+    Cards, TestClock, digit_runs, luhn_complete, open_site, plant_card_in_history,
+    raw_bytes_contain, store_files,
 };
 
 /// Luhn-valid numbers of many brands, with how customers type them.
@@ -346,79 +347,6 @@ const STORE_NO_TEXT: &[&str] = &[
     "remove_peer",
 ];
 
-/// Distinct Luhn-valid card numbers of several brands, so a leak names its entry point.
-struct Cards {
-    /// Digits, as typed, and where they were put.
-    issued: Vec<(String, String, String)>,
-}
-
-impl Cards {
-    /// A new number, typed the way `n` picks (plain, spaced or dashed), noted with `label`.
-    fn next(&mut self, label: &str) -> String {
-        let n = self.issued.len();
-        let digits = match n % 4 {
-            0 => luhn_complete(&format!("4{:06}", 100_000 + n), 16, 3),
-            1 => luhn_complete(&format!("51{:05}", 10_000 + n), 16, 7),
-            2 => luhn_complete(&format!("37{:05}", 10_000 + n), 15, 1),
-            _ => luhn_complete(&format!("6011{:04}", 1_000 + n), 16, 9),
-        };
-        let typed = match n % 3 {
-            0 => digits.clone(),
-            1 => digits
-                .as_bytes()
-                .chunks(4)
-                .map(|c| String::from_utf8_lossy(c).to_string())
-                .collect::<Vec<_>>()
-                .join(" "),
-            _ => digits
-                .as_bytes()
-                .chunks(4)
-                .map(|c| String::from_utf8_lossy(c).to_string())
-                .collect::<Vec<_>>()
-                .join("-"),
-        };
-        self.issued.push((digits, typed.clone(), label.to_string()));
-        typed
-    }
-
-    /// A text with a fresh card number in it.
-    fn text(&mut self, label: &str) -> String {
-        format!("pasted {} here", self.next(label))
-    }
-
-    /// A key-like token that is a card number (for keys, metrics, tags, ids).
-    fn token(&mut self, label: &str) -> String {
-        let typed = self.next(label);
-        typed.replace(' ', "-")
-    }
-}
-
-/// The runs of at least 12 ASCII digits in `bytes`, each joined across single spaces and dashes
-/// (the way card numbers are typed) and returned as digits only.
-fn digit_runs(bytes: &[u8]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut run = String::new();
-    for (i, &b) in bytes.iter().enumerate() {
-        if b.is_ascii_digit() {
-            run.push(char::from(b));
-            continue;
-        }
-        let joins = matches!(b, b' ' | b'-')
-            && !run.is_empty()
-            && bytes.get(i + 1).is_some_and(u8::is_ascii_digit);
-        if !joins {
-            if run.len() >= 12 {
-                out.push(std::mem::take(&mut run));
-            }
-            run.clear();
-        }
-    }
-    if run.len() >= 12 {
-        out.push(run);
-    }
-    out
-}
-
 /// Every string and map key of every change of every document in the file, decoded with
 /// automerge itself (not with the code under test), plus each change message.
 fn every_change_string(db: &std::path::Path) -> Vec<String> {
@@ -475,7 +403,7 @@ fn every_public_write_entry_point_redacts_every_text_parameter() {
 
     let dir = tempfile::tempdir().unwrap();
     let clock = TestClock::new();
-    let mut cards = Cards { issued: Vec::new() };
+    let mut cards = Cards::default();
     let mut driven = std::collections::BTreeSet::new();
     let db = dir.path().join("MX1.db");
 
