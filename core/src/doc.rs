@@ -6,6 +6,8 @@
 //! read the current state or the state at any earlier heads with the same code.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 use automerge::transaction::{CommitOptions, Transactable, Transaction};
 use automerge::{ChangeHash, ObjId, ObjType, Prop, ReadDoc, ScalarValue, Value};
@@ -284,17 +286,34 @@ impl<'a> DocTx<'a> {
 /// Reads are lenient: a missing field or a value of an unexpected type reads as absent, because
 /// a document may come from another replica running another version; what is required is
 /// checked by the kind-specific code that materializes views.
+///
+/// **Maps made at two sites at once are read as one.** A nested map made on first use
+/// (`payment`, `dispute`, `sla.<metric>`, `required`…) can be made concurrently by two sites,
+/// each writing its own detail into its own copy. Automerge then keeps both maps under the key
+/// and shows one; read naively, what the other site wrote would be lost without a trace. So
+/// when a key holds several maps, the reader remembers the ones the winner hides and looks
+/// through them: `keys` is their union, and `get` and `all` fall back to them for a field the
+/// winner lacks. A field that both maps hold reads as the winner's, as any later write does
+/// (telling a concurrent value there from one the winner's writer had seen needs the change
+/// graph, and is not done yet). Nothing is written to do this, so every replica reads the same.
 pub(crate) struct Reader<'a, D: ReadDoc> {
     doc: &'a D,
     heads: Option<&'a [ChangeHash]>,
+    /// For a map that won its key over maps made concurrently, the maps it hides, in
+    /// Automerge's order (the winner would come last).
+    hidden: RefCell<HashMap<ObjId, Vec<ObjId>>>,
 }
 
 impl<'a, D: ReadDoc> Reader<'a, D> {
     pub fn new(doc: &'a D, heads: Option<&'a [ChangeHash]>) -> Self {
-        Reader { doc, heads }
+        Reader {
+            doc,
+            heads,
+            hidden: RefCell::default(),
+        }
     }
 
-    pub fn get(&self, obj: &ObjId, prop: impl Into<Prop>) -> Option<(Value<'a>, ObjId)> {
+    fn own_get(&self, obj: &ObjId, prop: Prop) -> Option<(Value<'a>, ObjId)> {
         let r = match self.heads {
             Some(h) => self.doc.get_at(obj, prop, h),
             None => self.doc.get(obj, prop),
@@ -302,13 +321,63 @@ impl<'a, D: ReadDoc> Reader<'a, D> {
         r.ok().flatten()
     }
 
-    /// Every concurrent value of a register (more than one means a conflict).
-    pub fn all(&self, obj: &ObjId, prop: impl Into<Prop>) -> Vec<(Value<'a>, ObjId)> {
+    fn own_all(&self, obj: &ObjId, prop: Prop) -> Vec<(Value<'a>, ObjId)> {
         let r = match self.heads {
             Some(h) => self.doc.get_all_at(obj, prop, h),
             None => self.doc.get_all(obj, prop),
         };
         r.unwrap_or_default()
+    }
+
+    fn hidden_behind(&self, obj: &ObjId) -> Vec<ObjId> {
+        self.hidden.borrow().get(obj).cloned().unwrap_or_default()
+    }
+
+    /// The value at `prop`: the map's own, else the latest of the maps it hides.
+    pub fn get(&self, obj: &ObjId, prop: impl Into<Prop>) -> Option<(Value<'a>, ObjId)> {
+        let prop = prop.into();
+        let found = self.own_get(obj, prop.clone()).or_else(|| {
+            self.hidden_behind(obj)
+                .iter()
+                .rev()
+                .find_map(|h| self.own_get(h, prop.clone()))
+        });
+        if let Some((Value::Object(ObjType::Map), id)) = &found {
+            self.note_hidden(obj, &prop, id);
+        }
+        found
+    }
+
+    /// Remembers the maps that `winner` hides at `obj[prop]`.
+    fn note_hidden(&self, obj: &ObjId, prop: &Prop, winner: &ObjId) {
+        if self.hidden.borrow().contains_key(winner) {
+            return;
+        }
+        let maps: Vec<ObjId> = self
+            .all(obj, prop.clone())
+            .into_iter()
+            .filter(|(v, id)| matches!(v, Value::Object(ObjType::Map)) && id != winner)
+            .map(|(_, id)| id)
+            .collect();
+        if !maps.is_empty() {
+            self.hidden.borrow_mut().insert(winner.clone(), maps);
+        }
+    }
+
+    /// Every concurrent value of a register (more than one means a conflict). For a field
+    /// the map itself lacks, the values of the latest hidden map that has it.
+    pub fn all(&self, obj: &ObjId, prop: impl Into<Prop>) -> Vec<(Value<'a>, ObjId)> {
+        let prop = prop.into();
+        let own = self.own_all(obj, prop.clone());
+        if !own.is_empty() {
+            return own;
+        }
+        self.hidden_behind(obj)
+            .iter()
+            .rev()
+            .map(|h| self.own_all(h, prop.clone()))
+            .find(|v| !v.is_empty())
+            .unwrap_or_default()
     }
 
     pub fn text_of(&self, obj: &ObjId) -> Option<String> {
@@ -368,11 +437,24 @@ impl<'a, D: ReadDoc> Reader<'a, D> {
         self.obj(obj, prop, ObjType::List)
     }
 
+    /// The keys of a map, with those of the maps it hides, in key order.
     pub fn keys(&self, obj: &ObjId) -> Vec<String> {
-        match self.heads {
-            Some(h) => self.doc.keys_at(obj, h).collect(),
-            None => self.doc.keys(obj).collect(),
+        let own = |o: &ObjId| -> Vec<String> {
+            match self.heads {
+                Some(h) => self.doc.keys_at(o, h).collect(),
+                None => self.doc.keys(o).collect(),
+            }
+        };
+        let mut keys = own(obj);
+        let hidden = self.hidden_behind(obj);
+        if !hidden.is_empty() {
+            for h in &hidden {
+                keys.extend(own(h));
+            }
+            keys.sort();
+            keys.dedup();
         }
+        keys
     }
 
     pub fn len(&self, obj: &ObjId) -> usize {

@@ -384,3 +384,63 @@ fn two_sites_pausing_at_once_is_no_conflict_and_pause_time_counts_from_the_earli
     a.pull_from(&b).unwrap();
     assert_eq!(a.conflicts(&case.id).unwrap(), []);
 }
+
+#[test]
+fn details_two_sites_add_at_once_to_a_group_neither_had_are_both_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::new();
+    let mx = open_site(dir.path(), "MX1", "ana", &clock);
+    let bl = open_site(dir.path(), "BLR2", "bala", &clock);
+    let case = mx
+        .create_case(NewCase::new("IN-UPI", Category::FailedPayment, "Debited"))
+        .unwrap();
+    bl.pull_from(&mx).unwrap();
+    // Neither has payment details or an SLA yet; each site adds its own, offline.
+    mx.update_case(
+        &case.number,
+        CaseUpdate {
+            payment: Some(Payment {
+                rail: Some("upi".into()),
+                txn_ref: Some("412345678901".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    mx.set_sla(&case.number, "first_reply", 1_000).unwrap();
+    bl.update_case(
+        &case.number,
+        CaseUpdate {
+            payment: Some(Payment {
+                amount_minor: Some(250_000),
+                currency: Some("INR".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    bl.set_sla(&case.number, "resolution", 9_000).unwrap();
+    mx.pull_from(&bl).unwrap();
+    bl.pull_from(&mx).unwrap();
+
+    let (a, b) = (
+        mx.case(&case.number).unwrap(),
+        bl.case(&case.number).unwrap(),
+    );
+    assert_eq!(a, b);
+    let payment = a.payment.clone();
+    assert_eq!(
+        payment.txn_ref.as_deref(),
+        Some("412345678901"),
+        "{payment:?}"
+    );
+    assert_eq!(payment.amount_minor, Some(250_000), "{payment:?}");
+    assert_eq!(payment.currency.as_deref(), Some("INR"), "{payment:?}");
+    assert_eq!(
+        a.sla.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["first_reply", "resolution"]
+    );
+    assert!(mx.check_integrity().unwrap().is_empty());
+}
