@@ -70,13 +70,10 @@ fn describe(f: &CardDataFinding) -> String {
             change,
             field,
         } => format!(
-            "{what} in the history of {} {}{}, change {}, field {field}",
-            kind.as_str(),
-            label.as_deref().unwrap_or(""),
-            if label.is_some() {
-                format!(" ({doc})")
-            } else {
-                doc.to_string()
+            "{what} in the history of {}, change {}, field {field}",
+            match label {
+                Some(label) => format!("{label} ({doc})"),
+                None => format!("{} {doc}", kind.as_str()),
             },
             &change[..change.len().min(12)],
         ),

@@ -8,7 +8,7 @@
 //! ingress uses, then reads the raw bytes of the database and its WAL for card-number digit runs
 //! (free pages and old WAL frames keep bytes that no table shows any more).
 //!
-//! A finding says where — document, case number or title, change hash, field, or file, byte
+//! A finding says where — document, its label (case number or title), change hash, field, or file, byte
 //! offset and page — and what kind (card number of which brand, or security code), never the
 //! value.
 //!
@@ -39,7 +39,8 @@ pub enum CardDataPlace {
         doc: DocId,
         /// Its kind.
         kind: DocKind,
-        /// The case number, or the SOP's or article's title (redacted), when known.
+        /// What a person knows it by (`case MX1-7`, `sop "…"`, `article "…"`, `plugin NAME`;
+        /// redacted), when known.
         label: Option<String>,
         /// The change (hex hash).
         change: String,
@@ -122,7 +123,7 @@ impl Store {
                     references.insert(digits_of(&v));
                 }
             }
-            let label = label_of(&r, kind);
+            let label = crate::sync::label_of(self, &id, None);
             for change in &doc.get_changes(&[]) {
                 scan.changes += 1;
                 let message = change.message().map(str::to_string);
@@ -204,18 +205,6 @@ fn is_map_key(change: &automerge::Change, value: &str) -> bool {
         .operations
         .iter()
         .any(|op| matches!(&op.key, Key::Map(k) if k.as_str() == value))
-}
-
-/// A name a person knows the document by: the case number, or the title in any locale.
-fn label_of(r: &Reader<'_, automerge::Automerge>, kind: DocKind) -> Option<String> {
-    let label = match kind {
-        DocKind::Case => r.str(&ObjId::Root, "number"),
-        DocKind::Sop | DocKind::Article => r
-            .str(&ObjId::Root, "title")
-            .or_else(|| r.str_map(&ObjId::Root, "title").into_values().next()),
-        DocKind::Plugin => r.str(&ObjId::Root, "name"),
-    }?;
-    Some(redact::redact(&label).text)
 }
 
 /// How many bytes of context are kept between chunks: longer than any card number written

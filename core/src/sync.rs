@@ -72,6 +72,7 @@ pub use scope::{Access, Scope};
 pub use session::{Session, SessionConfig, sync_pair};
 pub use wire::{MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 
+pub(crate) use ingress::label_of;
 pub(crate) use keys::create_site_key;
 
 /// Why a sync session (or a bundle) was refused as a whole. Carried by

@@ -1490,7 +1490,8 @@ pub enum CardDataPlace {
         doc: DocId,
         /// Its kind.
         kind: DocKind,
-        /// The case number, or the SOP's or article's title (redacted), when known.
+        /// What a person knows it by (`case MX1-7`, `sop "…"`, `article "…"`, `plugin NAME`;
+        /// redacted), when known.
         label: Option<String>,
         /// The change (hex hash).
         change: String,

@@ -2570,7 +2570,8 @@ class CardDataPlace:
             self.label = label
             
             """
-        The case number, or the SOP's or article's title (redacted), when known.
+        What a person knows it by (`case MX1-7`, `sop "…"`, `article "…"`, `plugin NAME`;
+        redacted), when known.
 """
         
             self.change = change

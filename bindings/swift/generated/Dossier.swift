@@ -7519,7 +7519,8 @@ public enum CardDataPlace: Equatable, Hashable {
          * Its kind.
          */kind: DocKind, 
         /**
-         * The case number, or the SOP's or article's title (redacted), when known.
+         * What a person knows it by (`case MX1-7`, `sop "…"`, `article "…"`, `plugin NAME`;
+         * redacted), when known.
          */label: String?, 
         /**
          * The change (hex hash).

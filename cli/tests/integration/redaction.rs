@@ -170,7 +170,7 @@ fn doctor_finds_card_data_an_old_store_holds_and_names_the_case_never_the_number
     assert!(
         findings
             .iter()
-            .any(|f| f["place"]["label"] == "MX1-1" && f["place"]["in"] == "history"),
+            .any(|f| f["place"]["label"] == "case MX1-1" && f["place"]["in"] == "history"),
         "{v}"
     );
     for text in [&out.stdout, &out.stderr, &json.stdout] {

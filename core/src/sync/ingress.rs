@@ -22,32 +22,41 @@ use crate::id::DocId;
 use crate::store::{DocKind, Origin, Store};
 
 /// What document `id` is, for a person reading a refusal (see
-/// [`Rejection::label`](super::Rejection::label)): from this store's projections when it holds
-/// the document, else the case number in `incoming` (the refused changes applied to a scratch
-/// copy) when it has the shape of one. Never fails: a refusal without a label still reads.
+/// [`Rejection::label`](super::Rejection::label)) or a card-data finding: from this store's
+/// projections when it holds the document (`case MX1-7`, `sop "…"`, `article "…"`, `plugin
+/// NAME`), else the case number in `incoming` (the refused changes applied to a scratch copy)
+/// when it has the shape of one. The label passes the redactor: a store written by an older
+/// version may hold a card number in a title. Never fails: a refusal without a label still
+/// reads.
 pub(crate) fn label_of(store: &Store, id: &DocId, incoming: Option<&Automerge>) -> Option<String> {
     let local = store
         .read(|c| {
             Ok(c.query_row(
                 "SELECT (SELECT number FROM cases WHERE id = ?1), \
                         (SELECT title FROM sops WHERE id = ?1), \
-                        (SELECT title FROM articles WHERE id = ?1)",
+                        (SELECT title FROM articles WHERE id = ?1), \
+                        (SELECT name FROM plugins WHERE id = ?1)",
                 [id.to_string()],
                 |r| {
                     Ok((
                         r.get::<_, Option<String>>(0)?,
                         r.get::<_, Option<String>>(1)?,
                         r.get::<_, Option<String>>(2)?,
+                        r.get::<_, Option<String>>(3)?,
                     ))
                 },
             )?)
         })
         .ok();
-    match local {
-        Some((Some(number), _, _)) => return Some(format!("case {number}")),
-        Some((None, Some(title), _)) => return Some(format!("sop {:?}", short(&title))),
-        Some((None, None, Some(title))) => return Some(format!("article {:?}", short(&title))),
-        _ => {}
+    let label = match local {
+        Some((Some(number), ..)) => Some(format!("case {number}")),
+        Some((None, Some(title), ..)) => Some(format!("sop {:?}", short(&title))),
+        Some((None, None, Some(title), _)) => Some(format!("article {:?}", short(&title))),
+        Some((None, None, None, Some(name))) => Some(format!("plugin {name}")),
+        _ => None,
+    };
+    if let Some(label) = label {
+        return Some(crate::redact::redact(&label).text);
     }
     let doc = incoming?;
     let number = match doc.get(automerge::ROOT, "number").ok()??.0 {

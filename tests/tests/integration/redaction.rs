@@ -954,12 +954,11 @@ fn the_card_data_scan_names_where_an_old_store_holds_card_numbers_without_repeat
     assert!(
         in_history
             .iter()
-            .any(
-                |(label, field, doc, brand)| label.as_deref() == Some(case.number.as_str())
-                    && field == "key"
-                    && *doc == case.id
-                    && brand.as_deref() == Some("mastercard")
-            ),
+            .any(|(label, field, doc, brand)| label.as_deref()
+                == Some(format!("case {}", case.number).as_str())
+                && field == "key"
+                && *doc == case.id
+                && brand.as_deref() == Some("mastercard")),
         "{in_history:?}"
     );
     assert!(

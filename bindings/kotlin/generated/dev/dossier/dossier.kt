@@ -7833,7 +7833,8 @@ sealed class CardDataPlace {
          */
         val `kind`: dev.dossier.DocKind, 
         /**
-         * The case number, or the SOP's or article's title (redacted), when known.
+         * What a person knows it by (`case MX1-7`, `sop "…"`, `article "…"`, `plugin NAME`;
+         * redacted), when known.
          */
         val `label`: kotlin.String?, 
         /**
