@@ -152,28 +152,29 @@ fn ensure_apt(probe: bool, packages: &[&str]) -> Result<()> {
 /// the whole workspace.
 ///
 /// One build matters on a two-core CI machine: cargo unifies dependency features over the
-/// packages a command selects, so three `-p` builds (as this step used to run) each compiled
-/// tokio, rustls, wasmtime and friends with a feature set of their own, and none of them
-/// matched the one `cargo test --workspace` had just built (measured on a clean clone: 1,059 s
-/// for the generator, 277 s for the library, 620 s for the hub). Over the workspace the
-/// features match the test build's except for `dossier-ffi/bindgen` (uniffi's CLI), so little
-/// more than uniffi and `dossier-ffi` are compiled here.
+/// packages *and targets* a command selects, so a build that differs from the test build's
+/// selection compiles tokio, rustls, wasmtime and automerge a second time (a `--lib --bins`
+/// build left out the dev-dependencies, whose `png` turns on `flate2/default`, and so rebuilt
+/// everything above flate2 — and a second copy of every artifact filled the CI disk). Here the
+/// selection is the test build's (`--tests`, the same [`FEATURES`]) plus the binaries, so only
+/// the code generator and the hostile test plugins are compiled anew.
 fn build_rust(p: &Paths) -> Result<()> {
     run_in(
         &p.root,
         "build uniffi-bindgen, dossier-ffi and the hub",
         &cargo(),
         &[
-            "build",
-            "--workspace",
-            "--lib",
-            "--bins",
-            "--features",
-            "dossier-ffi/bindgen",
-        ],
+            &["build", "--workspace", "--lib", "--bins", "--tests"][..],
+            FEATURES,
+        ]
+        .concat(),
         &[],
     )
 }
+
+/// The feature set every workspace build in `cargo xtask test` uses, so that they share one
+/// set of artifacts: the tests and the bindings build both need uniffi's code generator.
+pub const FEATURES: &[&str] = &["--features", "dossier-ffi/bindgen"];
 
 /// The uniffi code generator from [`build_rust`], kept under `target/bindings-tools` by uniffi
 /// version.

@@ -139,7 +139,12 @@ fn test() -> Result<()> {
     )?;
     ensure_chromium()?;
     plugins::ensure_wasm_target()?;
-    run("tests", "cargo", &["test", "--workspace"], &[])?;
+    run(
+        "tests",
+        "cargo",
+        &[&["test", "--workspace"][..], bindings::FEATURES].concat(),
+        &[],
+    )?;
     bindings::test()?;
     fuzz::smoke()?;
     println!(
