@@ -302,6 +302,20 @@ pub(crate) struct Reader<'a, D: ReadDoc> {
     /// For a map that won its key over maps made concurrently, the maps it hides, in
     /// Automerge's order (the winner would come last).
     hidden: RefCell<HashMap<ObjId, Vec<ObjId>>>,
+    /// Maps read whole in one pass ([`Reader::prefetch`]).
+    whole: RefCell<HashMap<ObjId, WholeMap>>,
+}
+
+/// A map read in one pass: every key, and the value of each key that has exactly one.
+///
+/// Automerge 0.12 finds a map key by seeking through the object's operation columns; a view
+/// that reads most keys of a map (a case's root, an event) pays that seek per key. One
+/// `map_range` pass reads them all for about the price of two seeks. A key with concurrent
+/// values is listed but not kept: reading it asks the document, as without the pass.
+#[derive(Default)]
+struct WholeMap {
+    keys: Vec<String>,
+    single: HashMap<String, (Value<'static>, ObjId)>,
 }
 
 impl<'a, D: ReadDoc> Reader<'a, D> {
@@ -310,10 +324,55 @@ impl<'a, D: ReadDoc> Reader<'a, D> {
             doc,
             heads,
             hidden: RefCell::default(),
+            whole: RefCell::default(),
         }
     }
 
+    /// Reads map `obj` whole, in one pass, for the reads of its keys that follow. For a view
+    /// that reads most of a map's keys; a read of one or two keys is cheaper without.
+    pub fn prefetch(&self, obj: &ObjId) {
+        if self.whole.borrow().contains_key(obj) {
+            return;
+        }
+        let range = match self.heads {
+            Some(h) => self.doc.map_range_at(obj, .., h),
+            None => self.doc.map_range(obj, ..),
+        };
+        let mut whole = WholeMap::default();
+        for item in range {
+            let key = item.key.to_string();
+            if !item.conflict {
+                let id = item.id();
+                whole
+                    .single
+                    .insert(key.clone(), (item.value.into_value(), id));
+            }
+            whole.keys.push(key);
+        }
+        self.whole.borrow_mut().insert(obj.clone(), whole);
+    }
+
+    /// What a [`Reader::prefetch`] pass knows of `obj[key]`: `Some(Some(v))` its one value,
+    /// `Some(None)` no value at all, `None` not known (not read whole, or concurrent values).
+    fn prefetched(&self, obj: &ObjId, prop: &Prop) -> Option<Option<(Value<'a>, ObjId)>> {
+        let Prop::Map(key) = prop else {
+            return None;
+        };
+        let whole = self.whole.borrow();
+        let map = whole.get(obj)?;
+        if let Some(v) = map.single.get(key) {
+            return Some(Some(v.clone()));
+        }
+        if map.keys.iter().any(|k| k == key) {
+            return None;
+        }
+        Some(None)
+    }
+
     fn own_get(&self, obj: &ObjId, prop: Prop) -> Option<(Value<'a>, ObjId)> {
+        if let Some(known) = self.prefetched(obj, &prop) {
+            return known;
+        }
         let r = match self.heads {
             Some(h) => self.doc.get_at(obj, prop, h),
             None => self.doc.get(obj, prop),
@@ -322,6 +381,9 @@ impl<'a, D: ReadDoc> Reader<'a, D> {
     }
 
     fn own_all(&self, obj: &ObjId, prop: Prop) -> Vec<(Value<'a>, ObjId)> {
+        if let Some(known) = self.prefetched(obj, &prop) {
+            return known.into_iter().collect();
+        }
         let r = match self.heads {
             Some(h) => self.doc.get_all_at(obj, prop, h),
             None => self.doc.get_all(obj, prop),
@@ -440,6 +502,9 @@ impl<'a, D: ReadDoc> Reader<'a, D> {
     /// The keys of a map, with those of the maps it hides, in key order.
     pub fn keys(&self, obj: &ObjId) -> Vec<String> {
         let own = |o: &ObjId| -> Vec<String> {
+            if let Some(map) = self.whole.borrow().get(o) {
+                return map.keys.clone();
+            }
             match self.heads {
                 Some(h) => self.doc.keys_at(o, h).collect(),
                 None => self.doc.keys(o).collect(),
@@ -464,14 +529,28 @@ impl<'a, D: ReadDoc> Reader<'a, D> {
         }
     }
 
-    /// The maps of a list, in order.
+    /// The maps of a list, in order, each read whole ([`Reader::prefetch`]): every caller
+    /// reads the records it lists.
     pub fn list_maps(&self, obj: &ObjId, prop: &str) -> Vec<ObjId> {
         let Some(list) = self.list(obj, prop) else {
             return Vec::new();
         };
-        (0..self.len(&list))
-            .filter_map(|i| self.map(&list, i))
-            .collect()
+        let range = match self.heads {
+            Some(h) => self.doc.list_range_at(&list, .., h),
+            None => self.doc.list_range(&list, ..),
+        };
+        let maps: Vec<ObjId> = range
+            .filter_map(|item| match item.value {
+                // Concurrent values at one position: the winner, and the maps it hides.
+                _ if item.conflict => self.map(&list, item.index),
+                automerge::ValueRef::Object(ObjType::Map) => Some(item.id()),
+                _ => None,
+            })
+            .collect();
+        for m in &maps {
+            self.prefetch(m);
+        }
+        maps
     }
 
     /// The strings of a list, in order.
@@ -505,6 +584,7 @@ impl<'a, D: ReadDoc> Reader<'a, D> {
         let Some(map) = self.map(obj, prop) else {
             return Default::default();
         };
+        self.prefetch(&map);
         self.keys(&map)
             .into_iter()
             .filter_map(|k| self.str(&map, k.as_str()).map(|v| (k, v)))

@@ -60,6 +60,8 @@ pub(crate) fn materialize(
 ) -> Result<Case> {
     let r = Reader::new(doc, heads);
     let root = ObjId::Root;
+    // Every key of the root and of its records is read: one pass over each map.
+    r.prefetch(&root);
     let bad = |what: &str| Error::Document {
         id: id.to_string(),
         reason: format!("case has no valid {what}"),
@@ -83,7 +85,10 @@ pub(crate) fn materialize(
         .unwrap_or_default();
     let payment = match r.map(&root, "payment") {
         Some(p) => Payment {
-            rail: r.str(&p, "rail"),
+            rail: {
+                r.prefetch(&p);
+                r.str(&p, "rail")
+            },
             txn_ref: r.str(&p, "txn_ref"),
             network_ref: r.str(&p, "network_ref"),
             amount_minor: r.i64(&p, "amount_minor"),
@@ -109,6 +114,7 @@ pub(crate) fn materialize(
             .into_iter()
             .filter_map(|k| {
                 let m = r.map(&s, k.as_str())?;
+                r.prefetch(&m);
                 Some((
                     k,
                     Sla {
