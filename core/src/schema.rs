@@ -23,7 +23,13 @@
 //! [`Step::reproject`], and this runner — today's code, outside the frozen steps — rewrites those
 //! documents' projections with today's projection after the last step, in the same transaction.
 //! That happens only on an upgrade to [`END_VERSION`]; an intermediate version's tables are not
-//! today's.
+//! today's. Changing what a projection writes for documents that already exist is therefore a
+//! schema change as well: a new step, whose `reproject` names the kinds whose rows changed (old
+//! files otherwise keep the old rows, and the fixture tests' integrity check says so).
+//!
+//! Every released version has a fixture file written by the build that released it
+//! (`core/tests/fixtures/schema/`); the tests in `schema/fixtures.rs` open each with today's
+//! store and compare it with a fresh one.
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -130,6 +136,9 @@ fn reproject_kinds(tx: &Transaction<'_>, kinds: &[&str]) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod fixtures;
 
 #[cfg(test)]
 mod tests {
@@ -304,6 +313,34 @@ mod tests {
         assert_eq!(paused[0].0, "pending");
         assert!(paused[0].1.is_some_and(|t| t > 0));
         assert_eq!(paused[1], ("open".to_string(), None));
+    }
+
+    #[test]
+    fn a_backfill_that_cannot_load_a_document_fails_and_leaves_the_old_version() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 1).unwrap();
+        conn.execute(
+            "INSERT INTO docs(id, kind, snapshot, snapshot_heads, snapshot_len, created_at, \
+             updated_at) VALUES ('a1', 'article', x'00010203', x'', 4, 0, 0)",
+            [],
+        )
+        .unwrap();
+        assert!(matches!(
+            migrate(&mut conn),
+            Err(Error::Document { id, .. }) if id == "a1"
+        ));
+        let v: u32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 1);
+        let fts: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'articles_fts'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(fts, 0);
     }
 
     #[test]
