@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::{ArgGroup, Args, Subcommand};
-use dossier::{Case, CaseFilter, CaseUpdate, Category, NewCase, Payment, Priority, Status, Store};
+use dossier::{
+    Case, CaseFilter, CaseUpdate, Category, EscalateTo, NewCase, Payment, Priority, Status, Store,
+};
 
 use crate::output::{self, opt_time, plural, time, truncate};
 use crate::{Global, open_store, read_file, usage};
@@ -221,6 +223,24 @@ pub struct UpdateArgs {
     /// Link to a parent problem case (number or id).
     #[arg(long, value_name = "CASE")]
     problem: Option<String>,
+    /// Add a note to the timeline in the same change.
+    #[arg(long, value_name = "TEXT")]
+    note: Option<String>,
+    /// The note is visible to the customer.
+    #[arg(long, requires = "note")]
+    public: bool,
+    /// Escalate to this team in the same change (needs --reason).
+    #[arg(long, value_name = "TEAM", requires = "reason")]
+    escalate: Option<String>,
+    /// Why the case is escalated.
+    #[arg(long, value_name = "TEXT", requires = "escalate")]
+    reason: Option<String>,
+    /// Set an SLA deadline: METRIC=WHEN, WHEN as for `case sla --due` (repeatable).
+    #[arg(long = "sla", value_name = "METRIC=WHEN", allow_hyphen_values = true)]
+    sla_due: Vec<String>,
+    /// Mark an SLA metric met now (repeatable).
+    #[arg(long = "sla-met", value_name = "METRIC")]
+    sla_met: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -573,6 +593,22 @@ fn update(g: &Global, store: &Store, a: UpdateArgs, out: &mut dyn Write) -> Resu
         (None, true) => Some(None),
         (None, false) => None,
     };
+    let mut sla_due = BTreeMap::new();
+    for arg in &a.sla_due {
+        let Some((metric, when)) = arg.split_once('=') else {
+            return Err(usage(
+                "--sla expects METRIC=WHEN, e.g. --sla first_reply=+4h",
+            ));
+        };
+        sla_due.insert(
+            metric.trim().to_string(),
+            output::parse_when(when, store.now())?,
+        );
+    }
+    let escalate = match (a.escalate, a.reason) {
+        (Some(to), Some(reason)) => Some(EscalateTo { to, reason }),
+        _ => None,
+    };
     let update = CaseUpdate {
         status: a.status,
         priority: a.priority,
@@ -586,6 +622,11 @@ fn update(g: &Global, store: &Store, a: UpdateArgs, out: &mut dyn Write) -> Resu
         payment: a.payment.to_payment(),
         dispute: None,
         problem: a.problem,
+        note: a.note,
+        public_note: a.public,
+        escalate,
+        sla_due,
+        sla_met: a.sla_met,
     };
     let nothing = update.status.is_none()
         && update.priority.is_none()
@@ -597,12 +638,17 @@ fn update(g: &Global, store: &Store, a: UpdateArgs, out: &mut dyn Write) -> Resu
         && update.remove_tags.is_empty()
         && update.fields.is_empty()
         && update.payment.is_none()
-        && update.problem.is_none();
+        && update.problem.is_none()
+        && update.note.is_none()
+        && update.escalate.is_none()
+        && update.sla_due.is_empty()
+        && update.sla_met.is_empty();
     if nothing {
         return Err(usage(
             "nothing to update: give at least one of --status, --priority, --assignee, \
              --unassign, --category, --subcategory, --root-cause, --tag, --untag, --field, \
-             --unset-field, --rail, --txn-ref, --amount-minor, --currency, --problem",
+             --unset-field, --rail, --txn-ref, --amount-minor, --currency, --problem, --note, \
+             --escalate, --sla, --sla-met",
         ));
     }
     let case = store.update_case(&a.id, update)?;

@@ -596,3 +596,22 @@ fn index(tx: &rusqlite::Transaction<'_>, id: &DocId, a: &Article) -> Result<()> 
     }
     Ok(())
 }
+
+/// The article kind's [`crate::projection::Projector`].
+pub(crate) struct ArticleProjector;
+
+impl crate::projection::Projector for ArticleProjector {
+    fn tables(&self) -> &'static [(&'static str, &'static str)] {
+        &[("articles", "id"), ("articles_fts", "doc_id")]
+    }
+
+    fn project(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        id: &DocId,
+        doc: &automerge::Automerge,
+        updated_at: i64,
+    ) -> Result<Option<crate::projection::View>> {
+        project(tx, id, doc, updated_at).map(|()| None)
+    }
+}

@@ -82,8 +82,8 @@ mod version;
 pub use article::{Article, ArticleStatus, NewArticle, SearchHit, Verification, Visibility};
 pub use automerge::ChangeHash;
 pub use case::{
-    Card, Case, CaseFilter, CaseSummary, CaseUpdate, Category, Dispute, Escalation, Event, NewCase,
-    Payment, Priority, Qa, Sla, SopRun, Status,
+    Card, Case, CaseFilter, CaseSummary, CaseUpdate, Category, Dispute, EscalateTo, Escalation,
+    Event, NewCase, Payment, Priority, Qa, Sla, SopRun, Status,
 };
 pub use error::{Error, Result};
 pub use exchange::Applied;
@@ -96,3 +96,12 @@ pub use schema::END_VERSION as SCHEMA_VERSION;
 pub use sop::{Sop, SopDefinition, SopRunOptions, SopStatus, SopSummary, Violation, WalkResult};
 pub use store::{ChangeNotice, DocKind, Durability, Origin, Store, StoreOptions, SubscriptionId};
 pub use version::PublishedVersion;
+
+/// The composition root of the write path: the projector of every document kind, in
+/// [`DocKind`] order. Storage (`store.rs`) reaches the domain modules only through this table.
+pub(crate) static PROJECTORS: projection::Projectors = projection::Projectors([
+    &case::projection::CaseProjector,
+    &sop::SopProjector,
+    &article::ArticleProjector,
+    &plugin::PluginProjector,
+]);

@@ -874,6 +874,25 @@ pub(crate) fn project(
     Ok(())
 }
 
+/// The plugin kind's [`crate::projection::Projector`].
+pub(crate) struct PluginProjector;
+
+impl crate::projection::Projector for PluginProjector {
+    fn tables(&self) -> &'static [(&'static str, &'static str)] {
+        &[("plugins", "id")]
+    }
+
+    fn project(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        id: &DocId,
+        doc: &automerge::Automerge,
+        updated_at: i64,
+    ) -> Result<Option<crate::projection::View>> {
+        project(tx, id, doc, updated_at).map(|()| None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,50 +5,64 @@
 //! the document and its `docs.updated_at`, never on the clock, which is what lets
 //! [`verify`] recompute them and compare.
 
+use std::any::Any;
+
 use automerge::Automerge;
 use rusqlite::Transaction;
 
 use crate::error::{Error, Result};
 use crate::id::DocId;
 use crate::store::DocKind;
-use crate::{article, case, sop};
 
-/// Rewrites the projection rows of one document.
+/// What a projector materialized while writing a document's rows: the domain's merged view
+/// (a `Case`, say), handed back to the write's caller so that it need not read the document
+/// again ([`crate::store::Views`]).
+pub(crate) type View = Box<dyn Any + Send>;
+
+/// The rows one kind of document projects into SQL. Storage calls it for every document a
+/// write changed, inside that write's transaction; the domain modules implement it, so the
+/// storage engine depends on none of them.
+pub(crate) trait Projector: Send + Sync {
+    /// The tables this kind writes, each with the column that names the document.
+    fn tables(&self) -> &'static [(&'static str, &'static str)];
+
+    /// Rewrites the rows of document `id` from `doc`, returning the view it materialized to do
+    /// so, if any. Must depend only on the document and `updated_at`, never on the clock.
+    fn project(
+        &self,
+        tx: &Transaction<'_>,
+        id: &DocId,
+        doc: &Automerge,
+        updated_at: i64,
+    ) -> Result<Option<View>>;
+}
+
+/// One projector per document kind, in [`DocKind`] order; the crate root composes it
+/// ([`crate::PROJECTORS`]).
+pub(crate) struct Projectors(pub [&'static dyn Projector; DocKind::ALL.len()]);
+
+impl Projectors {
+    /// The projector of `kind`.
+    pub fn of(&self, kind: DocKind) -> &'static dyn Projector {
+        self.0[kind as usize]
+    }
+}
+
+/// Rewrites the projection rows of one document; the view the projector made.
 pub(crate) fn refresh(
+    projectors: &Projectors,
     tx: &Transaction<'_>,
     id: &DocId,
     kind: DocKind,
     doc: &Automerge,
-) -> Result<()> {
-    let updated_at: i64 = tx.query_row(
-        "SELECT updated_at FROM docs WHERE id = ?1",
-        [id.to_string()],
-        |r| r.get(0),
-    )?;
-    match kind {
-        DocKind::Case => case::project(tx, id, doc, updated_at),
-        DocKind::Sop => sop::project(tx, id, doc, updated_at),
-        DocKind::Article => article::project(tx, id, doc, updated_at),
-        DocKind::Plugin => crate::plugin::project(tx, id, doc, updated_at),
-    }
+    updated_at: i64,
+) -> Result<Option<View>> {
+    projectors.of(kind).project(tx, id, doc, updated_at)
 }
 
-/// The projection tables and the column that names the document in each.
-const TABLES: &[(&str, &str)] = &[
-    ("cases", "id"),
-    ("case_tags", "case_id"),
-    ("case_escalations", "case_id"),
-    ("case_sla", "case_id"),
-    ("sop_runs", "case_id"),
-    ("sops", "id"),
-    ("articles", "id"),
-    ("articles_fts", "doc_id"),
-    ("plugins", "id"),
-];
-
-fn dump(tx: &Transaction<'_>, id: &DocId) -> Result<Vec<String>> {
+fn dump(tx: &Transaction<'_>, tables: &[(&str, &str)], id: &DocId) -> Result<Vec<String>> {
     let mut out = Vec::new();
-    for (table, col) in TABLES {
+    for (table, col) in tables {
         let mut stmt = tx.prepare(&format!(
             "SELECT * FROM {table} WHERE {col} = ?1 ORDER BY 1, 2"
         ))?;
@@ -69,14 +83,25 @@ fn dump(tx: &Transaction<'_>, id: &DocId) -> Result<Vec<String>> {
 /// Checks that a document's projection rows equal what the document says now. Must run inside
 /// a transaction that the caller rolls back: it rewrites the rows to compare them.
 pub(crate) fn verify(
+    projectors: &Projectors,
     tx: &Transaction<'_>,
     id: &DocId,
     kind: DocKind,
     doc: &Automerge,
 ) -> Result<()> {
-    let before = dump(tx, id)?;
-    refresh(tx, id, kind, doc)?;
-    let after = dump(tx, id)?;
+    // Every kind's tables: a document must have no rows in another kind's tables either.
+    let tables: Vec<(&str, &str)> = DocKind::ALL
+        .iter()
+        .flat_map(|k| projectors.of(*k).tables().iter().copied())
+        .collect();
+    let updated_at: i64 = tx.query_row(
+        "SELECT updated_at FROM docs WHERE id = ?1",
+        [id.to_string()],
+        |r| r.get(0),
+    )?;
+    let before = dump(tx, &tables, id)?;
+    refresh(projectors, tx, id, kind, doc, updated_at)?;
+    let after = dump(tx, &tables, id)?;
     if before != after {
         return Err(Error::Document {
             id: id.to_string(),

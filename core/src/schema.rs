@@ -122,17 +122,18 @@ pub(crate) fn migrate_to(conn: &mut Connection, target: u32) -> Result<()> {
 
 /// Rewrites, with today's projection, the rows of every document of the given kinds.
 fn reproject_kinds(tx: &Transaction<'_>, kinds: &[&str]) -> Result<()> {
-    let mut ids: Vec<String> = Vec::new();
+    let mut docs: Vec<(String, i64)> = Vec::new();
     for kind in kinds {
-        let mut stmt = tx.prepare("SELECT id FROM docs WHERE kind = ?1 ORDER BY id")?;
-        let rows = stmt.query_map([kind], |r| r.get(0))?;
-        ids.extend(rows.collect::<rusqlite::Result<Vec<String>>>()?);
+        let mut stmt = tx.prepare("SELECT id, updated_at FROM docs WHERE kind = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([kind], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        docs.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
     }
-    ids.dedup();
-    for key in ids {
+    docs.dedup();
+    for (key, updated_at) in docs {
         let id: crate::DocId = key.parse()?;
         let (doc, kind, _) = crate::store::load_doc(tx, &id)?;
-        crate::projection::refresh(tx, &id, kind, &doc)?;
+        // Rows depend only on the document and its `docs.updated_at`, which the upgrade keeps.
+        crate::projection::refresh(&crate::PROJECTORS, tx, &id, kind, &doc, updated_at)?;
     }
     Ok(())
 }

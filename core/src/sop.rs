@@ -852,3 +852,22 @@ pub(crate) fn project(
     )?;
     Ok(())
 }
+
+/// The SOP kind's [`crate::projection::Projector`].
+pub(crate) struct SopProjector;
+
+impl crate::projection::Projector for SopProjector {
+    fn tables(&self) -> &'static [(&'static str, &'static str)] {
+        &[("sops", "id")]
+    }
+
+    fn project(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        id: &DocId,
+        doc: &automerge::Automerge,
+        updated_at: i64,
+    ) -> Result<Option<crate::projection::View>> {
+        project(tx, id, doc, updated_at).map(|()| None)
+    }
+}

@@ -36,6 +36,14 @@ pub enum DocKind {
 }
 
 impl DocKind {
+    /// Every kind, in declaration order.
+    pub(crate) const ALL: [DocKind; 4] = [
+        DocKind::Case,
+        DocKind::Sop,
+        DocKind::Article,
+        DocKind::Plugin,
+    ];
+
     /// The name stored in documents and tables.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -237,6 +245,9 @@ fn configure(conn: &Connection, durability: Durability) -> Result<()> {
         .map_err(Error::from_sqlite)?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(Error::from_sqlite)?;
+    // Every statement of the write path and the projections is prepared once per connection
+    // and reused (`prepare_cached`); rusqlite's default of 16 is fewer than they are.
+    conn.set_prepared_statement_cache_capacity(128);
     Ok(())
 }
 
@@ -440,7 +451,19 @@ impl Store {
         origin: Origin,
         f: impl FnOnce(&mut Write<'_>) -> Result<T>,
     ) -> Result<T> {
-        let (out, touched) = {
+        self.write_with_views(op, origin, f).map(|(out, _)| out)
+    }
+
+    /// [`Store::write`], also returning the views the projection refresh materialized for the
+    /// documents the write changed — the merged view a caller returns, without reading the
+    /// document again.
+    pub(crate) fn write_with_views<T>(
+        &self,
+        op: &str,
+        origin: Origin,
+        f: impl FnOnce(&mut Write<'_>) -> Result<T>,
+    ) -> Result<(T, Views)> {
+        let (out, touched, views) = {
             let mut conn = lock(&self.inner.writer);
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -452,8 +475,10 @@ impl Store {
                 order: Vec::new(),
                 op: op.to_string(),
                 now: self.now(),
+                views: Views::default(),
             };
             let result = f(&mut w).and_then(|out| w.persist().map(|()| out));
+            let views = std::mem::take(&mut w.views);
             let docs = std::mem::take(&mut w.docs);
             let order = std::mem::take(&mut w.order);
             let result = result.and_then(|out| {
@@ -474,7 +499,7 @@ impl Store {
                     for (id, d) in docs {
                         cache.put(id, Arc::new(d.doc), d.cost, d.stamp);
                     }
-                    (out, touched)
+                    (out, touched, views)
                 }
                 Err(e) => {
                     for id in docs.keys() {
@@ -488,7 +513,7 @@ impl Store {
             docs: touched,
             origin,
         });
-        Ok(out)
+        Ok((out, views))
     }
 
     /// Where the plugin host lives ([`Store::set_workflow`]).
@@ -571,7 +596,7 @@ impl Store {
         for (id, _) in docs {
             match load_doc(&tx, &id) {
                 Ok((doc, kind, _)) => {
-                    if let Err(e) = projection::verify(&tx, &id, kind, &doc) {
+                    if let Err(e) = projection::verify(&crate::PROJECTORS, &tx, &id, kind, &doc) {
                         problems.push(format!("{id}: {e}"));
                     }
                 }
@@ -604,6 +629,19 @@ pub(crate) struct Write<'s> {
     order: Vec<DocId>,
     pub op: String,
     pub now: i64,
+    views: Views,
+}
+
+/// The views a write's projection refresh materialized, by document ([`Store::write_with_views`]).
+#[derive(Default)]
+pub(crate) struct Views(HashMap<DocId, Box<dyn std::any::Any + Send>>);
+
+impl Views {
+    /// The view of `id`, if the write changed it and its projector made a view of type `V`.
+    pub fn take<V: 'static>(&mut self, id: &DocId) -> Option<V> {
+        let view = self.0.remove(id)?;
+        view.downcast::<V>().ok().map(|v| *v)
+    }
 }
 
 impl<'s> Write<'s> {
@@ -782,6 +820,10 @@ impl<'s> Write<'s> {
     }
 
     /// Writes every changed document's new change chunks and refreshes its projection.
+    ///
+    /// Change chunks are stored as automerge encodes them, uncompressed, and snapshots are
+    /// deflated only when large (see [`snapshot_bytes`]): zlib's setup alone costs about
+    /// 0.4 M instructions a call, more than a whole small change costs to write.
     fn persist(&mut self) -> Result<()> {
         for id in self.order.clone() {
             let Some(held) = self.docs.get_mut(&id) else {
@@ -792,62 +834,80 @@ impl<'s> Write<'s> {
             }
             let key = id.to_string();
             if held.is_new {
-                let snapshot = held.doc.save();
+                let snapshot = snapshot_bytes(&held.doc, 0);
                 let heads = encode_heads(&held.doc.get_heads());
-                self.tx.execute(
-                    "INSERT INTO docs(id, kind, snapshot, snapshot_heads, snapshot_len, \
-                     pending_len, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6)",
-                    params![
+                self.tx
+                    .prepare_cached(
+                        "INSERT INTO docs(id, kind, snapshot, snapshot_heads, snapshot_len, \
+                         pending_len, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6)",
+                    )?
+                    .execute(params![
                         key,
                         held.kind.as_str(),
                         snapshot,
                         heads,
                         snapshot.len() as i64,
                         self.now
-                    ],
-                )?;
+                    ])?;
                 held.cost = snapshot.len();
                 held.is_new = false;
             } else {
                 let mut added = 0usize;
-                for mut change in held.doc.get_changes(&held.base) {
-                    let bytes = change.bytes().into_owned();
-                    added += self.tx.execute(
+                {
+                    let mut insert = self.tx.prepare_cached(
                         "INSERT OR IGNORE INTO changes(doc_id, hash, bytes) VALUES (?1, ?2, ?3)",
-                        params![key, change.hash().0.as_slice(), bytes],
-                    )? * bytes.len();
+                    )?;
+                    for change in held.doc.get_changes(&held.base) {
+                        let bytes = change.raw_bytes();
+                        added += insert.execute(params![key, change.hash().0.as_slice(), bytes])?
+                            * bytes.len();
+                    }
                 }
-                let (snapshot_len, pending_len): (i64, i64) = self.tx.query_row(
-                    "UPDATE docs SET pending_len = pending_len + ?2, updated_at = ?3 \
-                     WHERE id = ?1 RETURNING snapshot_len, pending_len",
-                    params![key, added as i64, self.now],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )?;
+                let (snapshot_len, pending_len): (i64, i64) = self
+                    .tx
+                    .prepare_cached(
+                        "UPDATE docs SET pending_len = pending_len + ?2, updated_at = ?3 \
+                         WHERE id = ?1 RETURNING snapshot_len, pending_len",
+                    )?
+                    .query_row(params![key, added as i64, self.now], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?;
                 // automerge-repo's rule: once the pending changes weigh as much as the snapshot,
                 // fold them into a new snapshot, so loading stays one decode plus a short replay.
                 if pending_len >= snapshot_len {
-                    let snapshot = held.doc.save();
+                    let snapshot = snapshot_bytes(&held.doc, (snapshot_len + pending_len) as usize);
                     let heads = encode_heads(&held.doc.get_heads());
-                    self.tx.execute(
-                        "UPDATE docs SET snapshot = ?2, snapshot_heads = ?3, snapshot_len = ?4, \
-                         pending_len = 0 WHERE id = ?1",
-                        params![key, snapshot, heads, snapshot.len() as i64],
-                    )?;
                     self.tx
-                        .execute("DELETE FROM changes WHERE doc_id = ?1", [&key])?;
+                        .prepare_cached(
+                            "UPDATE docs SET snapshot = ?2, snapshot_heads = ?3, \
+                             snapshot_len = ?4, pending_len = 0 WHERE id = ?1",
+                        )?
+                        .execute(params![key, snapshot, heads, snapshot.len() as i64])?;
+                    self.tx
+                        .prepare_cached("DELETE FROM changes WHERE doc_id = ?1")?
+                        .execute([&key])?;
                     held.cost = snapshot.len();
                 } else {
                     held.cost = (snapshot_len + pending_len) as usize;
                 }
             }
             let change_seq = next_seq_in(self.tx, "doc_change")?;
-            self.tx.execute(
-                "UPDATE docs SET change_seq = ?2 WHERE id = ?1",
-                params![key, change_seq],
-            )?;
+            self.tx
+                .prepare_cached("UPDATE docs SET change_seq = ?2 WHERE id = ?1")?
+                .execute(params![key, change_seq])?;
             held.stamp = change_seq;
             held.base = held.doc.get_heads();
-            projection::refresh(self.tx, &id, held.kind, &held.doc)?;
+            let view = projection::refresh(
+                &crate::PROJECTORS,
+                self.tx,
+                &id,
+                held.kind,
+                &held.doc,
+                self.now,
+            )?;
+            if let Some(view) = view {
+                self.views.0.insert(id, view);
+            }
         }
         Ok(())
     }
@@ -860,13 +920,13 @@ impl<'s> Write<'s> {
 
 /// Advances and returns the per-store sequence `name`.
 fn next_seq_in(tx: &rusqlite::Transaction<'_>, name: &str) -> Result<i64> {
-    let n: i64 = tx.query_row(
-        "INSERT INTO meta(key, value) VALUES (?1, '1') \
-         ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1 \
-         RETURNING CAST(value AS INTEGER)",
-        [format!("seq.{name}")],
-        |r| r.get(0),
-    )?;
+    let n: i64 = tx
+        .prepare_cached(
+            "INSERT INTO meta(key, value) VALUES (?1, '1') \
+             ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1 \
+             RETURNING CAST(value AS INTEGER)",
+        )?
+        .query_row([format!("seq.{name}")], |r| r.get(0))?;
     Ok(n)
 }
 
@@ -889,6 +949,23 @@ pub(crate) fn kind_of(doc: &Automerge) -> Option<DocKind> {
         .and_then(|k| DocKind::parse(&k))
 }
 
+/// Below this size a snapshot is stored as automerge encodes it; above it, its columns are
+/// deflated. Measured on cases (`cargo xtask floor`): deflating a 2 KB case costs more
+/// instructions than the rest of its write, for about a third of its bytes.
+const DEFLATE_SNAPSHOTS_FROM: usize = 64 << 10;
+
+/// A document's snapshot: uncompressed while the document is small (`stored` is what it weighs
+/// in the file now, 0 for a new one).
+fn snapshot_bytes(doc: &Automerge, stored: usize) -> Vec<u8> {
+    if stored < DEFLATE_SNAPSHOTS_FROM {
+        let raw = doc.save_nocompress();
+        if raw.len() < DEFLATE_SNAPSHOTS_FROM {
+            return raw;
+        }
+    }
+    doc.save()
+}
+
 pub(crate) fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
     heads.iter().flat_map(|h| h.0).collect()
 }
@@ -896,11 +973,8 @@ pub(crate) fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
 /// A document's stamp (`change_seq`) and stored size, or `None` if it does not exist.
 fn doc_stamp(c: &Connection, id: &DocId) -> Result<Option<(i64, usize)>> {
     let row: Option<(i64, i64)> = c
-        .query_row(
-            "SELECT change_seq, snapshot_len + pending_len FROM docs WHERE id = ?1",
-            [id.to_string()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT change_seq, snapshot_len + pending_len FROM docs WHERE id = ?1")?
+        .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()
         .map_err(Error::from_sqlite)?;
     Ok(row.map(|(stamp, cost)| (stamp, cost as usize)))
@@ -910,11 +984,8 @@ fn doc_stamp(c: &Connection, id: &DocId) -> Result<Option<(i64, usize)>> {
 pub(crate) fn load_doc(c: &Connection, id: &DocId) -> Result<(Automerge, DocKind, usize)> {
     let key = id.to_string();
     let row: Option<(Vec<u8>, String)> = c
-        .query_row(
-            "SELECT snapshot, kind FROM docs WHERE id = ?1",
-            [&key],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT snapshot, kind FROM docs WHERE id = ?1")?
+        .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()
         .map_err(Error::from_sqlite)?;
     let Some((snapshot, kind)) = row else {

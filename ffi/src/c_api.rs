@@ -474,7 +474,8 @@ pub unsafe extern "C" fn dossier_case_update(
     unsafe {
         call_json(out_case, || {
             let update: CaseUpdate = from_json("case update", text(update_json, "case update")?)?;
-            let case = self::store(store)?.update_case(text(key, "case key")?, update.into())?;
+            let case =
+                self::store(store)?.update_case(text(key, "case key")?, update.try_into()?)?;
             to_json(&case)
         })
     }

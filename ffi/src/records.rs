@@ -696,10 +696,46 @@ pub struct CaseUpdate {
     /// Parent problem (number or id).
     #[uniffi(default)]
     pub problem: Option<String>,
+    /// A note added to the timeline in the same change.
+    #[uniffi(default)]
+    pub note: Option<String>,
+    /// The note is visible to the customer.
+    #[uniffi(default)]
+    pub public_note: bool,
+    /// Escalate to this team in the same change (needs `escalation_reason`).
+    #[uniffi(default)]
+    pub escalate_to: Option<String>,
+    /// Why the case is escalated.
+    #[uniffi(default)]
+    pub escalation_reason: Option<String>,
+    /// SLA metrics to set the due time of (milliseconds since the epoch).
+    #[uniffi(default)]
+    pub sla_due: HashMap<String, i64>,
+    /// SLA metrics met now.
+    #[uniffi(default)]
+    pub sla_met: Vec<String>,
 }
 
-impl From<CaseUpdate> for dossier::CaseUpdate {
-    fn from(u: CaseUpdate) -> Self {
+impl TryFrom<CaseUpdate> for dossier::CaseUpdate {
+    type Error = dossier::Error;
+
+    fn try_from(u: CaseUpdate) -> std::result::Result<Self, dossier::Error> {
+        let escalate = match (u.escalate_to, u.escalation_reason) {
+            (Some(to), Some(reason)) => Some(dossier::EscalateTo { to, reason }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(dossier::Error::invalid(
+                    "escalation_reason",
+                    "is required with escalate_to",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(dossier::Error::invalid(
+                    "escalate_to",
+                    "is required with escalation_reason",
+                ));
+            }
+        };
         let assignee = if u.unassign {
             Some(None)
         } else {
@@ -711,7 +747,7 @@ impl From<CaseUpdate> for dossier::CaseUpdate {
             .map(|(k, v)| (k, Some(v)))
             .chain(u.remove_fields.into_iter().map(|k| (k, None)))
             .collect();
-        dossier::CaseUpdate {
+        Ok(dossier::CaseUpdate {
             status: u.status,
             priority: u.priority,
             assignee,
@@ -724,7 +760,12 @@ impl From<CaseUpdate> for dossier::CaseUpdate {
             payment: u.payment,
             dispute: u.dispute,
             problem: u.problem,
-        }
+            note: u.note,
+            public_note: u.public_note,
+            escalate,
+            sla_due: u.sla_due.into_iter().collect(),
+            sla_met: u.sla_met,
+        })
     }
 }
 

@@ -170,12 +170,14 @@ impl Store {
         Ok(self.core()?.case_at(&key, &self::heads(&heads)?)?.into())
     }
 
-    /// Applies `update` as one change.
+    /// Applies `update` as one change in one transaction: fields, status, a note, an escalation
+    /// and SLA changes together.
     ///
     /// # Errors
-    /// `CaseClosed` for a closed case; `Invalid` for bad values.
+    /// `CaseClosed` for a closed case; `Invalid` for bad values; `NotFound` for an SLA metric
+    /// marked met that was never set.
     pub fn update_case(&self, key: String, update: CaseUpdate) -> Result<Case> {
-        Ok(self.core()?.update_case(&key, update.into())?.into())
+        Ok(self.core()?.update_case(&key, update.try_into()?)?.into())
     }
 
     /// Adds a note to the case timeline (`public` notes are visible to the customer).

@@ -3,6 +3,7 @@
 //! so what passes here passes there.
 
 mod bindings;
+mod floor;
 mod fuzz;
 mod plugins;
 
@@ -23,6 +24,7 @@ fn main() -> Result<()> {
         }),
         Some("demo") => plugins::demo(&args[1..]),
         Some("fuzz") => fuzz::command(&args[1..]),
+        Some("floor") => floor::command(&args[1..]),
         Some("help") | None => {
             println!("usage: cargo xtask test    run fmt check, clippy, rustdoc and all tests");
             println!(
@@ -31,6 +33,9 @@ fn main() -> Result<()> {
             println!("       cargo xtask plugins    build the example plugins to wasm components");
             println!("       cargo xtask bindings    run only the binding tests");
             println!("       cargo xtask fuzz [TARGET|all] [SECS]    run the cargo-fuzz targets");
+            println!(
+                "       cargo xtask floor [N] [WORKLOAD…]    instructions per write against the raw floor (callgrind)"
+            );
             Ok(())
         }
         Some(other) => bail!("unknown task {other:?}; try `cargo xtask help`"),

@@ -513,6 +513,7 @@ fn every_public_write_entry_point_redacts_every_text_parameter() {
         ..Default::default()
     };
     let _ = store.update_case(&case.number, update(&mut cards));
+    let metric = cards.token("update_case: sla metric");
     store
         .update_case(
             &case.number,
@@ -522,6 +523,13 @@ fn every_public_write_entry_point_redacts_every_text_parameter() {
                     cards.token("update_case: field name alone"),
                     Some(cards.text("update_case: field value alone")),
                 )]),
+                note: Some(cards.text("update_case: note")),
+                escalate: Some(dossier::EscalateTo {
+                    to: "risk".into(),
+                    reason: cards.text("update_case: escalation reason"),
+                }),
+                sla_due: BTreeMap::from([(metric.clone(), 1)]),
+                sla_met: vec![metric],
                 ..Default::default()
             },
         )
