@@ -71,7 +71,7 @@ fn count(conn: &Connection, sql: &str) -> i64 {
 }
 
 #[test]
-fn every_released_schema_version_has_a_fixture_written_by_its_release() {
+fn every_released_schema_version_has_a_fixture() {
     for version in 1..=END_VERSION {
         let path = fixture(version);
         assert!(path.exists(), "no fixture for schema v{version}: {path:?}");
