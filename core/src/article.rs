@@ -550,20 +550,6 @@ pub(crate) fn project(
     index(tx, id, &a)
 }
 
-/// Writes an article's search rows without the rowid map (the schema-2 upgrade, which runs
-/// before the map exists).
-pub(crate) fn index_rows(
-    tx: &rusqlite::Transaction<'_>,
-    id: &DocId,
-    doc: &automerge::Automerge,
-) -> Result<()> {
-    let a = materialize(*id, doc, None)?;
-    for l in locales_of(&a) {
-        insert_fts(tx, None, &id.to_string(), l, &a)?;
-    }
-    Ok(())
-}
-
 fn insert_fts(
     tx: &rusqlite::Transaction<'_>,
     rowid: Option<i64>,

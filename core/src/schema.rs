@@ -9,394 +9,71 @@
 //! (`docs` + `changes`). Everything else — `cases`, `sops`, `articles` and friends — is a
 //! *projection*: rows derived from the documents in the same transaction that changed them, so
 //! lists, filters and reports never load a document and analysts can use plain SQL.
+//!
+//! # Released steps are frozen
+//!
+//! Step `N` lives in `schema/vN.rs` with its SQL and, when SQL alone cannot do it, its own
+//! backfill, which reads the documents with `automerge` directly, as that release stored them,
+//! and writes rows in the shape of that version's tables. A step never calls the case, SOP,
+//! article, plugin or store modules: they describe today's documents and today's tables, and
+//! the first change to them would silently change what an upgrade from an old file does. **A
+//! released step is never edited; a change to the schema is a new step.**
+//!
+//! When an upgrade needs rows only today's code can compute, a step names the document kinds in
+//! [`Step::reproject`], and this runner — today's code, outside the frozen steps — rewrites those
+//! documents' projections with today's projection after the last step, in the same transaction.
+//! That happens only on an upgrade to [`END_VERSION`]; an intermediate version's tables are not
+//! today's. Changing what a projection writes for documents that already exist is therefore a
+//! schema change as well: a new step, whose `reproject` names the kinds whose rows changed (old
+//! files otherwise keep the old rows, and the fixture tests' integrity check says so).
+//!
+//! Every released version has a fixture file written by the build that released it
+//! (`core/tests/fixtures/schema/`); the tests in `schema/fixtures.rs` open each with today's
+//! store and compare it with a fresh one.
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::error::{Error, Result};
 
+mod v1;
+mod v2;
+mod v3;
+mod v4;
+mod v5;
+mod v6;
+mod v7;
+
 /// The schema version this build writes.
-pub const END_VERSION: u32 = MIGRATIONS.len() as u32;
+pub const END_VERSION: u32 = STEPS.len() as u32;
 
-/// Step `i` upgrades a file from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
-    // 1: documents, change log and the case/SOP/article projections.
-    r#"
-    CREATE TABLE meta (
-        key   TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    ) STRICT;
+/// One released schema step.
+struct Step {
+    /// The schema change.
+    sql: &'static str,
+    /// Data the SQL cannot derive, run right after `sql`.
+    backfill: Option<fn(&Transaction<'_>) -> Result<()>>,
+    /// Kinds of document (`docs.kind`) whose projections today's code rewrites once the file
+    /// is at [`END_VERSION`].
+    reproject: &'static [&'static str],
+}
 
-    CREATE TABLE docs (
-        id             TEXT PRIMARY KEY,
-        kind           TEXT NOT NULL,
-        snapshot       BLOB NOT NULL,
-        snapshot_heads BLOB NOT NULL,
-        snapshot_len   INTEGER NOT NULL,
-        pending_len    INTEGER NOT NULL DEFAULT 0,
-        created_at     INTEGER NOT NULL,
-        updated_at     INTEGER NOT NULL
-    ) STRICT;
-    CREATE INDEX docs_kind ON docs(kind);
-
-    CREATE TABLE changes (
-        seq    INTEGER PRIMARY KEY AUTOINCREMENT,
-        doc_id TEXT NOT NULL REFERENCES docs(id) ON DELETE CASCADE,
-        hash   BLOB NOT NULL,
-        bytes  BLOB NOT NULL,
-        UNIQUE (doc_id, hash)
-    ) STRICT;
-
-    CREATE TABLE cases (
-        id            TEXT PRIMARY KEY REFERENCES docs(id) ON DELETE CASCADE,
-        number        TEXT NOT NULL UNIQUE,
-        site          TEXT NOT NULL,
-        market        TEXT NOT NULL,
-        locale        TEXT,
-        channel       TEXT,
-        assignee      TEXT,
-        status        TEXT NOT NULL,
-        priority      TEXT NOT NULL,
-        priority_rank INTEGER NOT NULL,
-        category      TEXT NOT NULL,
-        subcategory   TEXT,
-        root_cause    TEXT,
-        subject       TEXT NOT NULL,
-        problem       TEXT,
-        created_at    INTEGER NOT NULL,
-        updated_at    INTEGER NOT NULL,
-        solved_at     INTEGER,
-        closed_at     INTEGER,
-        sla_due_at    INTEGER,
-        sla_paused    INTEGER NOT NULL DEFAULT 0,
-        event_count   INTEGER NOT NULL DEFAULT 0
-    ) STRICT;
-    CREATE INDEX cases_status_market ON cases(status, market);
-    CREATE INDEX cases_market_created ON cases(market, created_at);
-    CREATE INDEX cases_sla_due ON cases(sla_due_at) WHERE sla_due_at IS NOT NULL;
-    CREATE INDEX cases_problem ON cases(problem) WHERE problem IS NOT NULL;
-
-    CREATE TABLE case_tags (
-        case_id TEXT NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
-        tag     TEXT NOT NULL,
-        PRIMARY KEY (case_id, tag)
-    ) STRICT, WITHOUT ROWID;
-
-    CREATE TABLE case_escalations (
-        case_id TEXT NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
-        idx     INTEGER NOT NULL,
-        target  TEXT NOT NULL,
-        reason  TEXT NOT NULL,
-        at      INTEGER NOT NULL,
-        by      TEXT NOT NULL,
-        PRIMARY KEY (case_id, idx)
-    ) STRICT;
-
-    CREATE TABLE case_sla (
-        case_id   TEXT NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
-        metric    TEXT NOT NULL,
-        due_at    INTEGER NOT NULL,
-        paused_ms INTEGER NOT NULL,
-        met_at    INTEGER,
-        PRIMARY KEY (case_id, metric)
-    ) STRICT;
-
-    CREATE TABLE sops (
-        id                TEXT PRIMARY KEY REFERENCES docs(id) ON DELETE CASCADE,
-        title             TEXT NOT NULL,
-        status            TEXT NOT NULL,
-        master_locale     TEXT NOT NULL,
-        markets           TEXT NOT NULL,
-        node_count        INTEGER NOT NULL,
-        published_version INTEGER,
-        violations        INTEGER NOT NULL,
-        updated_at        INTEGER NOT NULL
-    ) STRICT;
-
-    CREATE TABLE sop_runs (
-        case_id   TEXT NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
-        idx       INTEGER NOT NULL,
-        sop_id    TEXT NOT NULL,
-        version   INTEGER NOT NULL,
-        path      TEXT NOT NULL,
-        exit_node TEXT NOT NULL,
-        outcome   TEXT NOT NULL,
-        at        INTEGER NOT NULL,
-        by        TEXT NOT NULL,
-        PRIMARY KEY (case_id, idx)
-    ) STRICT;
-    CREATE INDEX sop_runs_sop ON sop_runs(sop_id, version);
-
-    CREATE TABLE articles (
-        id                   TEXT PRIMARY KEY REFERENCES docs(id) ON DELETE CASCADE,
-        title                TEXT NOT NULL,
-        status               TEXT NOT NULL,
-        visibility           TEXT NOT NULL,
-        markets              TEXT NOT NULL,
-        categories           TEXT NOT NULL,
-        locales              TEXT NOT NULL,
-        published_version    INTEGER,
-        interval_days        INTEGER NOT NULL,
-        last_verified_at     INTEGER,
-        next_verification_at INTEGER,
-        updated_at           INTEGER NOT NULL
-    ) STRICT;
-    "#,
-    // 2: full-text search over article titles and bodies, one row per (article, locale).
-    // `remove_diacritics 2` folds accents so "reembolso" finds "Reembolsó".
-    r#"
-    CREATE VIRTUAL TABLE articles_fts USING fts5(
-        doc_id UNINDEXED,
-        locale UNINDEXED,
-        title,
-        body,
-        tokenize = 'unicode61 remove_diacritics 2'
-    );
-    "#,
-    // 3: a per-store change sequence on documents, so sync can find what changed since a
-    // peer's cursor without loading documents.
-    r#"
-    ALTER TABLE docs ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0;
-    UPDATE docs SET change_seq = rowid;
-    CREATE INDEX docs_change_seq ON docs(change_seq);
-    INSERT INTO meta(key, value) SELECT 'seq.doc_change', CAST(coalesce(max(rowid), 0) AS TEXT) FROM docs
-        WHERE true ON CONFLICT(key) DO NOTHING;
-    "#,
-    // 4: operations analytics. Stable views over the projection tables for `dossier report`
-    // and for analysts' own SQL (documented column by column in docs/analytics.md), and the
-    // start of the current SLA pause on `cases`: without it a paused case cannot be told apart
-    // from one that had already breached before it was paused. Views read the wall clock
-    // (`julianday('now')`) only for their convenience columns (`state`, `hours_to_due`, ...);
-    // the report recomputes those from the clock-free columns with the store's clock.
-    r#"
-    ALTER TABLE cases ADD COLUMN sla_paused_since INTEGER;
-
-    CREATE VIEW v_case_volume AS
-    SELECT date(c.created_at / 1000, 'unixepoch') AS day,
-           c.market,
-           c.site,
-           c.category,
-           c.root_cause,
-           count(*) AS cases,
-           sum(c.status IN ('solved', 'closed')) AS resolved_cases,
-           sum(EXISTS (SELECT 1 FROM case_escalations e WHERE e.case_id = c.id)) AS escalated_cases
-    FROM cases c
-    GROUP BY day, c.market, c.site, c.category, c.root_cause;
-
-    CREATE VIEW v_case_sla AS
-    WITH base AS (
-        SELECT c.id AS case_id,
-               c.number,
-               c.market,
-               c.site,
-               c.category,
-               c.status,
-               c.priority,
-               c.created_at,
-               s.metric,
-               s.due_at,
-               s.paused_ms,
-               s.due_at + s.paused_ms AS effective_due_at,
-               s.met_at,
-               c.sla_paused_since AS paused_since,
-               CASE c.status
-                   WHEN 'solved' THEN coalesce(c.solved_at, c.updated_at)
-                   WHEN 'closed' THEN coalesce(c.closed_at, c.solved_at, c.updated_at)
-               END AS terminal_at,
-               CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) AS now_ms
-        FROM case_sla s
-        JOIN cases c ON c.id = s.case_id
-    ), stopped AS (
-        -- The clock stops at the earliest of: met, case solved/closed, current pause began.
-        SELECT *,
-               min(coalesce(met_at, terminal_at, paused_since),
-                   coalesce(terminal_at, paused_since, met_at),
-                   coalesce(paused_since, met_at, terminal_at)) AS clock_stopped_at
-        FROM base
-    )
-    SELECT *,
-           CASE WHEN coalesce(clock_stopped_at, now_ms) > effective_due_at THEN 'breached'
-                WHEN met_at IS NOT NULL OR terminal_at IS NOT NULL THEN 'met'
-                WHEN paused_since IS NOT NULL THEN 'paused'
-                ELSE 'running' END AS state,
-           round((effective_due_at - now_ms) / 3600000.0, 2) AS hours_to_due
-    FROM stopped;
-
-    CREATE VIEW v_case_sla_state AS
-    SELECT case_id,
-           number,
-           market,
-           site,
-           category,
-           status,
-           CASE max(CASE state WHEN 'breached' THEN 3 WHEN 'running' THEN 2
-                               WHEN 'paused' THEN 1 ELSE 0 END)
-               WHEN 3 THEN 'breached' WHEN 2 THEN 'running' WHEN 1 THEN 'paused'
-               ELSE 'met' END AS state,
-           min(CASE WHEN state = 'running' THEN effective_due_at END) AS next_due_at,
-           min(CASE WHEN state = 'running' THEN hours_to_due END) AS hours_to_next_due,
-           count(*) AS metrics,
-           sum(state = 'breached') AS breached_metrics
-    FROM v_case_sla
-    GROUP BY case_id, number, market, site, category, status;
-
-    CREATE VIEW v_escalations AS
-    SELECT e.case_id,
-           c.number,
-           c.market,
-           c.site,
-           c.category,
-           c.root_cause,
-           e.idx,
-           e.target,
-           e.reason,
-           e.at,
-           date(e.at / 1000, 'unixepoch') AS day,
-           e.by
-    FROM case_escalations e
-    JOIN cases c ON c.id = e.case_id;
-
-    CREATE VIEW v_escalation_drivers AS
-    SELECT target,
-           reason,
-           count(*) AS escalations,
-           count(DISTINCT case_id) AS cases,
-           min(at) AS first_at,
-           max(at) AS last_at
-    FROM case_escalations
-    GROUP BY target, reason;
-
-    CREATE VIEW v_sop_runs AS
-    SELECT r.case_id,
-           c.number,
-           c.market,
-           c.site,
-           c.category,
-           r.idx,
-           r.sop_id,
-           s.title AS sop_title,
-           r.version,
-           s.published_version AS latest_version,
-           r.version = s.published_version AS is_latest_version,
-           r.exit_node,
-           r.outcome,
-           r.outcome <> 'success' AS drop_off,
-           json_array_length(r.path) AS steps,
-           r.at,
-           date(r.at / 1000, 'unixepoch') AS day,
-           r.by
-    FROM sop_runs r
-    JOIN cases c ON c.id = r.case_id
-    LEFT JOIN sops s ON s.id = r.sop_id;
-
-    CREATE VIEW v_sop_outcomes AS
-    SELECT sop_id,
-           sop_title,
-           version,
-           is_latest_version,
-           exit_node,
-           outcome,
-           drop_off,
-           count(*) AS runs
-    FROM v_sop_runs
-    GROUP BY sop_id, sop_title, version, is_latest_version, exit_node, outcome, drop_off;
-
-    CREATE VIEW v_article_verification AS
-    SELECT id,
-           title,
-           status,
-           visibility,
-           markets,
-           categories,
-           interval_days,
-           last_verified_at,
-           next_verification_at,
-           CASE WHEN next_verification_at IS NULL THEN 'unscheduled'
-                WHEN next_verification_at <= now_ms THEN 'overdue'
-                WHEN next_verification_at <= now_ms + 14 * 86400000 THEN 'due_soon'
-                ELSE 'current' END AS state,
-           CASE WHEN next_verification_at <= now_ms
-                THEN (now_ms - next_verification_at) / 86400000 END AS days_overdue
-    FROM (SELECT *, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) AS now_ms
-          FROM articles);
-    "#,
-    // 5: sync. Provisioned peers (public key, scopes, the cursor into `docs.change_seq` up to which
-    // the peer has been offered everything), the heads shared with each peer per document (so an
-    // interrupted session resumes), and the hello nonces of authenticated sessions (replays).
-    r#"
-    CREATE TABLE sync_peers (
-        site         TEXT PRIMARY KEY,
-        public_key   BLOB NOT NULL,
-        scopes       TEXT NOT NULL,
-        cursor       INTEGER NOT NULL DEFAULT 0,
-        added_at     INTEGER NOT NULL,
-        last_sync_at INTEGER
-    ) STRICT;
-
-    CREATE TABLE sync_state (
-        peer         TEXT NOT NULL REFERENCES sync_peers(site) ON DELETE CASCADE,
-        doc          TEXT NOT NULL,
-        shared_heads BLOB NOT NULL,
-        PRIMARY KEY (peer, doc)
-    ) STRICT, WITHOUT ROWID;
-
-    CREATE TABLE sync_nonces (
-        peer  TEXT NOT NULL REFERENCES sync_peers(site) ON DELETE CASCADE,
-        nonce BLOB NOT NULL,
-        at    INTEGER NOT NULL,
-        UNIQUE (peer, nonce)
-    ) STRICT;
-    "#,
-    // 6: where each article's search rows are. `articles_fts.doc_id` is UNINDEXED (FTS5 indexes
-    // words, not keys), so deleting an article's rows by it scanned the whole index on every
-    // article write; this table maps (article, locale) to the FTS rowid.
-    r#"
-    CREATE TABLE article_fts_rows (
-        fts_rowid INTEGER PRIMARY KEY,
-        doc_id    TEXT NOT NULL,
-        locale    TEXT NOT NULL,
-        UNIQUE (doc_id, locale)
-    ) STRICT;
-    INSERT INTO article_fts_rows(fts_rowid, doc_id, locale)
-        SELECT rowid, doc_id, locale FROM articles_fts;
-    "#,
-    // 7: workflow plugins: the projection of plugin documents, the publishers this site trusts,
-    // and compiled code this host made (never received from anyone).
-    r#"
-    CREATE TABLE plugins (
-        id           TEXT PRIMARY KEY REFERENCES docs(id),
-        name         TEXT NOT NULL,
-        version      TEXT NOT NULL,
-        api          TEXT NOT NULL,
-        markets      TEXT NOT NULL,
-        triggers     TEXT NOT NULL,
-        description  TEXT NOT NULL,
-        sha256       TEXT NOT NULL,
-        publisher    TEXT NOT NULL,
-        signature_ok INTEGER NOT NULL,
-        updated_at   INTEGER NOT NULL
-    ) STRICT;
-    CREATE INDEX plugins_name ON plugins(name);
-
-    CREATE TABLE plugin_trust (
-        public_key TEXT PRIMARY KEY,
-        added_at   INTEGER NOT NULL
-    ) STRICT;
-
-    CREATE TABLE plugin_code (
-        sha256     TEXT NOT NULL,
-        engine     TEXT NOT NULL,
-        bytes      BLOB NOT NULL,
-        created_at INTEGER NOT NULL,
-        PRIMARY KEY (sha256, engine)
-    ) STRICT;
-    "#,
+/// `STEPS[i]` upgrades a file from version `i` to `i + 1`.
+const STEPS: &[Step] = &[
+    v1::STEP,
+    v2::STEP,
+    v3::STEP,
+    v4::STEP,
+    v5::STEP,
+    v6::STEP,
+    v7::STEP,
 ];
 
 /// Brings `conn` to [`END_VERSION`], creating the schema on an empty file.
 ///
 /// # Errors
 /// [`Error::SchemaTooNew`] for a file from a newer build; [`Error::Corrupt`] when the file is not
-/// a SQLite database.
+/// a SQLite database; [`Error::Document`] when a backfill cannot load a stored document (the
+/// file is left at its old version).
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     migrate_to(conn, END_VERSION)
 }
@@ -425,10 +102,16 @@ pub(crate) fn migrate_to(conn: &mut Connection, target: u32) -> Result<()> {
             ));
         }
     }
-    for step in version..target {
-        tx.execute_batch(MIGRATIONS[step as usize])
-            .map_err(Error::from_sqlite)?;
-        backfill(&tx, step + 1)?;
+    let mut reproject: Vec<&str> = Vec::new();
+    for step in STEPS.iter().take(target as usize).skip(version as usize) {
+        tx.execute_batch(step.sql).map_err(Error::from_sqlite)?;
+        if let Some(backfill) = step.backfill {
+            backfill(&tx)?;
+        }
+        reproject.extend(step.reproject);
+    }
+    if target == END_VERSION && !reproject.is_empty() {
+        reproject_kinds(&tx, &reproject)?;
     }
     if target > version {
         tx.pragma_update(None, "user_version", target)?;
@@ -437,60 +120,26 @@ pub(crate) fn migrate_to(conn: &mut Connection, target: u32) -> Result<()> {
     Ok(())
 }
 
-/// Data steps that SQL alone cannot do, run right after the schema step of the same number.
-fn backfill(tx: &rusqlite::Transaction<'_>, version: u32) -> Result<()> {
-    if version == 2 {
-        // The search index is derived from article documents: index the articles that existed
-        // before it did.
-        let ids: Vec<String> = {
-            let mut stmt = tx.prepare("SELECT id FROM docs WHERE kind = 'article'")?;
-            let rows = stmt.query_map([], |r| r.get(0))?;
-            rows.collect::<rusqlite::Result<_>>()?
-        };
-        // Only the search rows: the full projection targets the latest schema, whose later
-        // steps have not run yet.
-        // The rowid map of step 6 does not exist yet: write the index rows alone; step 6
-        // maps them.
-        for id in ids {
-            let id: crate::DocId = id.parse()?;
-            let (doc, _, _) = crate::store::load_doc(tx, &id)?;
-            crate::article::index_rows(tx, &id, &doc)?;
-        }
+/// Rewrites, with today's projection, the rows of every document of the given kinds.
+fn reproject_kinds(tx: &Transaction<'_>, kinds: &[&str]) -> Result<()> {
+    let mut docs: Vec<(String, i64)> = Vec::new();
+    for kind in kinds {
+        let mut stmt = tx.prepare("SELECT id, updated_at FROM docs WHERE kind = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([kind], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        docs.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
     }
-    if version == 4 {
-        // Only a case paused right now has a pause start, and only its document knows it.
-        // Just that column is written, so this step stays right when later steps add columns
-        // that the full projection would fill.
-        let ids: Vec<String> = {
-            let mut stmt = tx.prepare("SELECT id FROM cases WHERE sla_paused = 1")?;
-            let rows = stmt.query_map([], |r| r.get(0))?;
-            rows.collect::<rusqlite::Result<_>>()?
-        };
-        for key in ids {
-            let id: crate::DocId = key.parse()?;
-            let (doc, _, _) = crate::store::load_doc(tx, &id)?;
-            let case = crate::case::materialize(id, &doc, None)?;
-            tx.execute(
-                "UPDATE cases SET sla_paused_since = ?1 WHERE id = ?2",
-                rusqlite::params![case.paused_since, key],
-            )?;
-        }
-    }
-    if version == 7 {
-        // Plugin documents could arrive by sync before this build projected them.
-        let ids: Vec<(String, i64)> = {
-            let mut stmt = tx.prepare("SELECT id, updated_at FROM docs WHERE kind = 'plugin'")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect::<rusqlite::Result<_>>()?
-        };
-        for (key, updated_at) in ids {
-            let id: crate::DocId = key.parse()?;
-            let (doc, _, _) = crate::store::load_doc(tx, &id)?;
-            crate::plugin::project(tx, &id, &doc, updated_at)?;
-        }
+    docs.dedup();
+    for (key, updated_at) in docs {
+        let id: crate::DocId = key.parse()?;
+        let (doc, kind, _) = crate::store::load_doc(tx, &id)?;
+        // Rows depend only on the document and its `docs.updated_at`, which the upgrade keeps.
+        crate::projection::refresh(&crate::PROJECTORS, tx, &id, kind, &doc, updated_at)?;
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod fixtures;
 
 #[cfg(test)]
 mod tests {
@@ -665,6 +314,34 @@ mod tests {
         assert_eq!(paused[0].0, "pending");
         assert!(paused[0].1.is_some_and(|t| t > 0));
         assert_eq!(paused[1], ("open".to_string(), None));
+    }
+
+    #[test]
+    fn a_backfill_that_cannot_load_a_document_fails_and_leaves_the_old_version() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 1).unwrap();
+        conn.execute(
+            "INSERT INTO docs(id, kind, snapshot, snapshot_heads, snapshot_len, created_at, \
+             updated_at) VALUES ('a1', 'article', x'00010203', x'', 4, 0, 0)",
+            [],
+        )
+        .unwrap();
+        assert!(matches!(
+            migrate(&mut conn),
+            Err(Error::Document { id, .. }) if id == "a1"
+        ));
+        let v: u32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 1);
+        let fts: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'articles_fts'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(fts, 0);
     }
 
     #[test]
