@@ -171,7 +171,7 @@ fn sizes(n: usize) {
     println!(
         "{n} new cases: snapshots {raw} bytes uncompressed, {deflated} deflated ({:.2}×); \
          their status + note changes {change_raw} bytes uncompressed, {change_deflated} deflated \
-         ({:.2}×)",
+         ({:.2}×)\n",
         raw as f64 / deflated as f64,
         change_raw as f64 / change_deflated.max(1) as f64
     );
