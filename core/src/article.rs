@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use automerge::{ChangeHash, ObjId, ReadDoc};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
 use crate::case::check_market;
@@ -303,7 +303,7 @@ impl Store {
         for (i, a) in articles.iter().enumerate() {
             validate_new(a).map_err(|e| Error::Import {
                 source_name: "articles".into(),
-                location: format!("[{i}]"),
+                location: crate::error::Location::Record { index: i },
                 reason: e.to_string(),
             })?;
         }
@@ -451,8 +451,8 @@ impl Store {
     ///
     /// FTS5 ranks the matches itself and hands them over best first; this reads them one by one
     /// and stops as soon as `limit` of them pass the locale and status filters, so the cost is
-    /// FTS5's ranking plus the rows actually read, and `snippet()` runs only for the rows
-    /// returned. A join or a second sort key in the SQL would instead make SQLite read and sort
+    /// FTS5's ranking plus the rows actually read, and `snippet()` runs only for rows that pass
+    /// the locale filter. A join or a second sort key in the SQL would instead make SQLite read and sort
     /// every match (see BENCHMARKS.md, "Search").
     ///
     /// # Errors
@@ -470,26 +470,19 @@ impl Store {
             return Ok(Vec::new());
         }
         self.read(|c| {
-            let top = top_matches(c, &q, locale, limit)?;
-            let mut text = c.prepare_cached(
-                "SELECT title, snippet(articles_fts, 3, '[', ']', '…', 16) FROM articles_fts \
-                 WHERE articles_fts MATCH ?1 AND rowid = ?2",
-            )?;
-            let mut out = Vec::with_capacity(top.len());
-            for m in top {
-                let (title, snippet) = text.query_row(params![q, m.rowid], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-                })?;
-                out.push(SearchHit {
-                    id: m.doc_id.parse()?,
-                    locale: m.locale,
-                    title,
-                    snippet,
-                    status: m.status,
-                    rank: m.rank,
-                });
-            }
-            Ok(out)
+            top_matches(c, &q, locale, limit)?
+                .into_iter()
+                .map(|m| {
+                    Ok(SearchHit {
+                        id: m.doc_id.parse()?,
+                        locale: m.locale,
+                        title: m.title,
+                        snippet: m.snippet,
+                        status: m.status,
+                        rank: m.rank,
+                    })
+                })
+                .collect()
         })
     }
 
@@ -517,23 +510,29 @@ impl Store {
     }
 }
 
-/// A search row chosen by [`top_matches`], before its snippet is made.
+/// A search row chosen by [`top_matches`].
 struct Match {
     rowid: i64,
     rank: f64,
     doc_id: String,
     locale: String,
     status: String,
+    title: String,
+    snippet: String,
 }
 
 /// The best `limit` rows matching the FTS5 query `q` in `locale` (any if `None`) whose article
 /// is not retired, ordered by rank and then rowid.
 ///
-/// `ORDER BY rank` alone is what FTS5 sorts itself (its `xBestIndex` consumes it, so SQLite
-/// neither reads nor sorts the rows again); its order among equal ranks is not specified, so
-/// after `limit` rows have passed the filters the rows tied with the last of them are read too
-/// and the few kept are sorted by (rank, rowid). The status filter is a safety net: retired
-/// articles have no search rows, except in files written before that was so.
+/// `ORDER BY rank` (the hidden column) alone is what FTS5 sorts itself: its `xBestIndex`
+/// consumes it, so SQLite neither reads the content of every match nor sorts them again, and
+/// rows come out best first as they are stepped. The article's status, the title and
+/// `snippet()` are computed in the same statement but behind a `CASE` on the locale, which
+/// SQLite evaluates lazily: a row the locale filter drops costs only its content lookup. FTS5's
+/// order among equal ranks is not specified, so after `limit` rows have passed the filters the
+/// rows tied with the last of them are read too, and the few kept are sorted by (rank, rowid).
+/// The status filter is a safety net: retired articles have no search rows, except in files
+/// written before that was so.
 fn top_matches(
     c: &rusqlite::Connection,
     q: &str,
@@ -541,12 +540,16 @@ fn top_matches(
     limit: usize,
 ) -> Result<Vec<Match>> {
     let mut ranked = c.prepare_cached(
-        "SELECT rowid, rank, doc_id, locale FROM articles_fts WHERE articles_fts MATCH ?1 \
-         ORDER BY rank",
+        "SELECT f.rowid, f.rank, f.doc_id, f.locale, \
+         CASE WHEN ?2 IS NULL OR f.locale = ?2 THEN \
+             (SELECT a.status FROM articles a WHERE a.id = f.doc_id) END, \
+         CASE WHEN ?2 IS NULL OR f.locale = ?2 THEN f.title END, \
+         CASE WHEN ?2 IS NULL OR f.locale = ?2 THEN \
+             snippet(articles_fts, 3, '[', ']', '…', 16) END \
+         FROM articles_fts f WHERE articles_fts MATCH ?1 ORDER BY rank",
     )?;
-    let mut status_of = c.prepare_cached("SELECT status FROM articles WHERE id = ?1")?;
     let mut kept: Vec<Match> = Vec::new();
-    let mut rows = ranked.query([q])?;
+    let mut rows = ranked.query(params![q, locale])?;
     while let Some(r) = rows.next()? {
         let rank: f64 = r.get(1)?;
         // FTS5 hands rows over in rank order: past the `limit`-th kept rank nothing can enter.
@@ -557,18 +560,22 @@ fn top_matches(
         if locale.is_some_and(|l| l != row_locale) {
             continue;
         }
-        let doc_id: String = r.get(2)?;
-        let status: Option<String> = status_of.query_row([&doc_id], |r| r.get(0)).optional()?;
-        match status {
-            Some(status) if status != ArticleStatus::Retired.as_str() => kept.push(Match {
-                rowid: r.get(0)?,
-                rank,
-                doc_id,
-                locale: row_locale,
-                status,
-            }),
-            _ => {}
+        // No status: the article has no projection row, which the old join dropped too.
+        let Some(status) = r.get::<_, Option<String>>(4)? else {
+            continue;
+        };
+        if status == ArticleStatus::Retired.as_str() {
+            continue;
         }
+        kept.push(Match {
+            rowid: r.get(0)?,
+            rank,
+            doc_id: r.get(2)?,
+            locale: row_locale,
+            status,
+            title: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+            snippet: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
+        });
     }
     kept.sort_by(|a, b| a.rank.total_cmp(&b.rank).then(a.rowid.cmp(&b.rowid)));
     kept.truncate(limit);
