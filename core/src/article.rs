@@ -512,7 +512,6 @@ impl Store {
 
 /// A search row chosen by [`top_matches`].
 struct Match {
-    rowid: i64,
     rank: f64,
     doc_id: String,
     locale: String,
@@ -524,15 +523,15 @@ struct Match {
 /// The best `limit` rows matching the FTS5 query `q` in `locale` (any if `None`) whose article
 /// is not retired, ordered by rank and then rowid.
 ///
-/// `ORDER BY rank` (the hidden column) alone is what FTS5 sorts itself: its `xBestIndex`
-/// consumes it, so SQLite neither reads the content of every match nor sorts them again, and
-/// rows come out best first as they are stepped. The article's status, the title and
-/// `snippet()` are computed in the same statement but behind a `CASE` on the locale, which
-/// SQLite evaluates lazily: a row the locale filter drops costs only its content lookup. FTS5's
-/// order among equal ranks is not specified, so after `limit` rows have passed the filters the
-/// rows tied with the last of them are read too, and the few kept are sorted by (rank, rowid).
-/// The status filter is a safety net: retired articles have no search rows, except in files
-/// written before that was so.
+/// One statement on the FTS table alone, `ORDER BY bm25(…), rowid LIMIT k`: SQLite ranks every
+/// match but keeps only the best `k` in its top-N sorter, and reads the content (title, locale,
+/// `doc_id`) and makes `snippet()` only for those. (The hidden `rank` column would let FTS5 sort
+/// instead, but FTS5 then fully sorts every match: 4.6 times slower with 100,000 matches.) The
+/// status, title and snippet sit behind a `CASE` on the locale, evaluated lazily, so a row the
+/// locale filter drops costs only its content lookup. The filters run on the `k` rows; when
+/// fewer than `limit` pass and there were `k`, `k` grows (16 times, then unbounded) and the
+/// statement runs again. The status filter is a safety net: retired articles have no search
+/// rows, except in files written before that was so.
 fn top_matches(
     c: &rusqlite::Connection,
     q: &str,
@@ -540,46 +539,55 @@ fn top_matches(
     limit: usize,
 ) -> Result<Vec<Match>> {
     let mut ranked = c.prepare_cached(
-        "SELECT f.rowid, f.rank, f.doc_id, f.locale, \
+        "SELECT f.rowid, bm25(articles_fts) AS score, f.doc_id, f.locale, \
          CASE WHEN ?2 IS NULL OR f.locale = ?2 THEN \
              (SELECT a.status FROM articles a WHERE a.id = f.doc_id) END, \
          CASE WHEN ?2 IS NULL OR f.locale = ?2 THEN f.title END, \
          CASE WHEN ?2 IS NULL OR f.locale = ?2 THEN \
              snippet(articles_fts, 3, '[', ']', '…', 16) END \
-         FROM articles_fts f WHERE articles_fts MATCH ?1 ORDER BY rank",
+         FROM articles_fts f WHERE articles_fts MATCH ?1 ORDER BY score, f.rowid LIMIT ?3",
     )?;
-    let mut kept: Vec<Match> = Vec::new();
-    let mut rows = ranked.query(params![q, locale])?;
-    while let Some(r) = rows.next()? {
-        let rank: f64 = r.get(1)?;
-        // FTS5 hands rows over in rank order: past the `limit`-th kept rank nothing can enter.
-        if kept.len() >= limit && kept.get(limit - 1).is_some_and(|m| rank > m.rank) {
-            break;
+    let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut page = limit_sql;
+    loop {
+        let mut kept: Vec<Match> = Vec::new();
+        let mut read: i64 = 0;
+        let mut rows = ranked.query(params![q, locale, page])?;
+        while let Some(r) = rows.next()? {
+            read += 1;
+            let row_locale: String = r.get(3)?;
+            if locale.is_some_and(|l| l != row_locale) {
+                continue;
+            }
+            // No status: the article has no projection row, which the old join dropped too.
+            let Some(status) = r.get::<_, Option<String>>(4)? else {
+                continue;
+            };
+            if status == ArticleStatus::Retired.as_str() {
+                continue;
+            }
+            kept.push(Match {
+                rank: r.get(1)?,
+                doc_id: r.get(2)?,
+                locale: row_locale,
+                status,
+                title: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                snippet: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
+            });
+            if kept.len() >= limit {
+                return Ok(kept);
+            }
         }
-        let row_locale: String = r.get(3)?;
-        if locale.is_some_and(|l| l != row_locale) {
-            continue;
+        if read < page || page < 0 {
+            return Ok(kept);
         }
-        // No status: the article has no projection row, which the old join dropped too.
-        let Some(status) = r.get::<_, Option<String>>(4)? else {
-            continue;
+        // The filters dropped too many of the best rows: rank again, keeping more.
+        page = if page < limit_sql.saturating_mul(16) {
+            limit_sql.saturating_mul(16)
+        } else {
+            -1
         };
-        if status == ArticleStatus::Retired.as_str() {
-            continue;
-        }
-        kept.push(Match {
-            rowid: r.get(0)?,
-            rank,
-            doc_id: r.get(2)?,
-            locale: row_locale,
-            status,
-            title: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
-            snippet: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
-        });
     }
-    kept.sort_by(|a, b| a.rank.total_cmp(&b.rank).then(a.rowid.cmp(&b.rowid)));
-    kept.truncate(limit);
-    Ok(kept)
 }
 
 /// Rewrites an article's projection and search rows.
