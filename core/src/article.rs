@@ -449,10 +449,10 @@ impl Store {
     /// broken on the search row, i.e. the order the rows were indexed in). Retired articles are
     /// not returned.
     ///
-    /// FTS5 ranks the matches itself and hands them over best first; this reads them one by one
-    /// and stops as soon as `limit` of them pass the locale and status filters, so the cost is
-    /// FTS5's ranking plus the rows actually read, and `snippet()` runs only for rows that pass
-    /// the locale filter. A join or a second sort key in the SQL would instead make SQLite read and sort
+    /// One statement on the FTS table alone ranks the matches and keeps the best page of them
+    /// (SQLite's top-N sorter); only those rows' content is read, `snippet()` runs only for
+    /// rows that pass the locale filter, and the page grows only when the filters drop too
+    /// many of the best rows. A join or a second sort key in the SQL would instead make SQLite read and sort
     /// every match (see BENCHMARKS.md, "Search").
     ///
     /// # Errors
