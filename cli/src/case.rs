@@ -690,71 +690,10 @@ fn sla(g: &Global, store: &Store, a: SlaArgs, out: &mut dyn Write) -> Result<()>
     Ok(())
 }
 
-/// A serde_json message without its " at line L column C" suffix, and with anything that looks
-/// like card data masked: serde quotes the offending value ("invalid type: string \"4111...\""),
-/// and error messages end up in terminals and logs that nobody redacts.
-pub fn json_message(e: &serde_json::Error) -> String {
-    let msg = e.to_string();
-    let suffix = format!(" at line {} column {}", e.line(), e.column());
-    let msg = msg.strip_suffix(&suffix).unwrap_or(&msg);
-    dossier::redact::redact(msg).text
-}
-
 fn import(g: &Global, store: &Store, file: &Path, out: &mut dyn Write) -> Result<()> {
     let name = file.display().to_string();
     let text = read_file(file)?;
-    let mut cases = Vec::new();
-    let mut lines = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let n = i + 1;
-        let mut de = serde_json::Deserializer::from_str(line);
-        let parsed = serde_path_to_error::deserialize::<_, NewCase>(&mut de)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                let at = if path == "." {
-                    String::new()
-                } else {
-                    format!(" at {path}")
-                };
-                let inner = e.inner();
-                anyhow::anyhow!(
-                    "{name}: line {n}: {}{at} (column {})",
-                    json_message(inner),
-                    inner.column()
-                )
-            })
-            .and_then(|c| {
-                de.end().map_err(|e| {
-                    anyhow::anyhow!(
-                        "{name}: line {n}: {} (column {})",
-                        json_message(&e),
-                        e.column()
-                    )
-                })?;
-                Ok(c)
-            })?;
-        cases.push(parsed);
-        lines.push(n);
-    }
-    let ids = store.create_cases(&cases).map_err(|e| match e {
-        // The store numbers the batch from 1; say which line of the file that was.
-        dossier::Error::Import {
-            location, reason, ..
-        } => {
-            let line = location
-                .strip_prefix("case ")
-                .and_then(|k| k.parse::<usize>().ok())
-                .and_then(|k| lines.get(k.wrapping_sub(1)));
-            match line {
-                Some(n) => anyhow::anyhow!("{name}: line {n}: {reason}"),
-                None => anyhow::anyhow!("{name}: {location}: {reason}"),
-            }
-        }
-        other => other.into(),
-    })?;
+    let ids = store.import_cases_jsonl(&text, &name)?;
     if g.json {
         let numbers: Vec<serde_json::Value> = ids
             .iter()

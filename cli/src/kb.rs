@@ -7,11 +7,10 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use clap::Subcommand;
-use dossier::{Article, ArticleStatus, DocId, NewArticle, Store};
+use dossier::{Article, ArticleStatus, DocId, Store};
 
-use crate::case::json_message;
 use crate::output::{self, opt_time, plural, time, truncate};
 use crate::{Global, open_store, read_file};
 
@@ -127,63 +126,16 @@ pub fn run(g: &Global, cmd: KbCommand, out: &mut dyn Write) -> Result<()> {
     }
 }
 
-/// Parses one article or an array of them; errors name the JSON path, line and column.
-fn parse_articles(text: &str, name: &str) -> Result<(Vec<NewArticle>, bool)> {
-    let is_array = text.trim_start().starts_with('[');
-    let mut de = serde_json::Deserializer::from_str(text);
-    let parsed = if is_array {
-        serde_path_to_error::deserialize::<_, Vec<NewArticle>>(&mut de)
-    } else {
-        serde_path_to_error::deserialize::<_, NewArticle>(&mut de).map(|a| vec![a])
-    };
-    let articles = parsed.map_err(|e| {
-        let path = e.path().to_string();
-        let path = if path == "." {
-            "top level".into()
-        } else {
-            path
-        };
-        let inner = e.inner();
-        anyhow!(
-            "{name}: {path} (line {}, column {}): {}",
-            inner.line(),
-            inner.column(),
-            json_message(inner)
-        )
-    })?;
-    de.end().map_err(|e| {
-        anyhow!(
-            "{name}: top level (line {}, column {}): {}",
-            e.line(),
-            e.column(),
-            json_message(&e)
-        )
-    })?;
-    Ok((articles, is_array))
-}
-
 fn add(g: &Global, store: &Store, file: &Path, out: &mut dyn Write) -> Result<()> {
     let name = file.display().to_string();
     let text = read_file(file)?;
-    let (articles, is_array) = parse_articles(&text, &name)?;
-    let ids = store.create_articles(&articles).map_err(|e| match e {
-        dossier::Error::Import {
-            location, reason, ..
-        } => {
-            let location = if is_array {
-                location
-            } else {
-                "top level".into()
-            };
-            anyhow!("{name}: {location}: {reason}")
-        }
-        other => other.into(),
-    })?;
+    let ids = store.import_articles_json(&text, &name)?;
     if g.json {
         return output::json(out, &ids);
     }
     writeln!(out, "added {}", plural(ids.len(), "article", "articles"))?;
-    for (id, a) in ids.iter().zip(&articles) {
+    for id in &ids {
+        let a = store.article(id)?;
         let title = a.title.values().next().map(String::as_str).unwrap_or("");
         writeln!(out, "  {id}  {}", truncate(title, 60))?;
     }

@@ -112,14 +112,31 @@ pub fn error_chain(e: &anyhow::Error) -> Vec<String> {
 
 /// Writes `e` for a person (`error: outer: cause: root cause`, one line) or, with `json`, as
 /// one line of JSON: `{"error":{"message":..,"causes":[..],"exit_code":N}}`, where `message` is
-/// the same one-line chain and `causes` its parts, outermost first.
+/// the same one-line chain and `causes` its parts, outermost first. An import error adds
+/// `"import": {"source", "location": {"kind": "line" | "json_path" | "record", ..}, "reason"}`,
+/// so a tool can point at the place without parsing the message.
 pub fn error(out: &mut dyn Write, e: &anyhow::Error, exit_code: u8, json: bool) -> Result<()> {
     let causes = error_chain(e);
     let message = causes.join(": ");
     if json {
-        let value = serde_json::json!({
+        let mut value = serde_json::json!({
             "error": { "message": message, "causes": causes, "exit_code": exit_code }
         });
+        let import = e
+            .chain()
+            .find_map(|c| match c.downcast_ref::<dossier::Error>() {
+                Some(dossier::Error::Import {
+                    source_name,
+                    location,
+                    reason,
+                }) => Some(serde_json::json!({
+                    "source": source_name, "location": location, "reason": reason
+                })),
+                _ => None,
+            });
+        if let Some(import) = import {
+            value["error"]["import"] = import;
+        }
         writeln!(out, "{value}")?;
     } else {
         writeln!(out, "error: {message}")?;

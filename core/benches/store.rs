@@ -65,9 +65,16 @@ fn list_cases() -> usize {
     if fixtures::full_run() { 100_000 } else { 2_000 }
 }
 
-/// Articles searched (each in Spanish and English).
-fn articles() -> usize {
-    if fixtures::full_run() { 100_000 } else { 1_000 }
+/// Sizes of the knowledge bases searched, in articles (each in Spanish and English):
+/// `DOSSIER_BENCH_SEARCH_ARTICLES` (comma-separated), else 10,000 and 100,000.
+fn article_sizes() -> Vec<usize> {
+    if !fixtures::full_run() {
+        return vec![1_000];
+    }
+    std::env::var("DOSSIER_BENCH_SEARCH_ARTICLES")
+        .ok()
+        .map(|v| v.split(',').map(|n| n.trim().parse().unwrap()).collect())
+        .unwrap_or_else(|| vec![10_000, 100_000])
 }
 
 /// The workload filter given after `--`, if any: the first argument that is neither a flag nor
@@ -451,13 +458,18 @@ fn materialize(c: &mut Criterion) {
     g.finish();
 }
 
-/// 5. Full-text search over 100,000 articles in Spanish and English, 20 results.
+/// 5. Full-text search over 10,000 and 100,000 articles in Spanish and English, 20 results.
 ///
 /// Two typical queries (each of their words in a fifth to a third of the articles, both in about
 /// one in sixteen) and a worst case whose two words are in nearly every article, so FTS5 ranks
 /// the whole index.
 fn search(c: &mut Criterion) {
-    let n = articles();
+    for n in article_sizes() {
+        search_in(c, n);
+    }
+}
+
+fn search_in(c: &mut Criterion, n: usize) {
     let group = format!("search_20_of_{n}_articles");
     if !wanted(&group) {
         return;
@@ -510,6 +522,16 @@ fn search(c: &mut Criterion) {
                     .unwrap();
                 black_box(rows)
             })
+        });
+    }
+    // With a locale filter: Spanish words in Spanish rows (the filter drops nothing that ranks
+    // first), and English words in Spanish rows (it drops every match, so every match is read).
+    for (name, query, locale) in [
+        ("es_in_es", "reembolso tarjeta", "es"),
+        ("en_in_es", "refund card", "es"),
+    ] {
+        g.bench_function(format!("dossier_{name}"), |b| {
+            b.iter(|| black_box(store.search_articles(query, Some(locale), 20).unwrap()))
         });
     }
     g.finish();

@@ -117,8 +117,8 @@ pub enum Error {
     Import {
         /// File or input name.
         source_name: String,
-        /// `line N`, or a JSON path.
-        location: String,
+        /// Where in the input: a line, a JSON path, a record of a batch.
+        location: Location,
         /// What is wrong there.
         reason: String,
     },
@@ -197,6 +197,57 @@ pub enum Error {
         /// Why it is refused and what to do.
         reason: String,
     },
+}
+
+/// Where in an import's input a problem is, as fields a front end can show or point at (never
+/// parsed back out of a message).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Location {
+    /// A line of a text input (1-based), and the column if known (1-based).
+    Line {
+        /// The line.
+        line: u64,
+        /// The column.
+        column: Option<u64>,
+    },
+    /// A value inside a JSON document, such as `nodes[2].rules[0]` (empty: the top level), and
+    /// where it is in the text if known (1-based).
+    JsonPath {
+        /// The path.
+        path: String,
+        /// The line.
+        line: Option<u64>,
+        /// The column.
+        column: Option<u64>,
+    },
+    /// One item of a batch given to a call such as `create_cases` (0-based index).
+    Record {
+        /// The index in the batch.
+        index: usize,
+    },
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Line { line, column: None } => write!(f, "line {line}"),
+            Location::Line {
+                line,
+                column: Some(c),
+            } => write!(f, "line {line}, column {c}"),
+            Location::JsonPath { path, line, column } => {
+                f.write_str(if path.is_empty() { "top level" } else { path })?;
+                match (line, column) {
+                    (Some(l), Some(c)) => write!(f, " (line {l}, column {c})"),
+                    (Some(l), None) => write!(f, " (line {l})"),
+                    _ => Ok(()),
+                }
+            }
+            Location::Record { index } => write!(f, "record {}", index + 1),
+        }
+    }
 }
 
 impl Error {

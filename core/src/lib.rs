@@ -14,6 +14,7 @@
 //! | [`sop`] | SOP documents, change control (four eyes), walking published versions |
 //! | [`article`] | knowledge articles, publishing, verification, full-text search |
 //! | [`history`] | who changed what, views at earlier heads, unresolved conflicts |
+//! | [`import`] | import formats every front end shares (JSON Lines cases, JSON articles), errors with a typed [`Location`] |
 //! | [`plugin`] | workflow plugins: signed packages, trusted publishers, actions and the hook a plugin host implements |
 //! | [`exchange`] | change packs: exchanging changes between stores without a network |
 //! | [`files`] | private (0600) files: the store, bundles, key files |
@@ -66,6 +67,7 @@ pub mod exchange;
 pub mod files;
 pub mod history;
 mod id;
+pub mod import;
 mod incoming;
 mod merge;
 pub mod plugin;
@@ -85,12 +87,13 @@ pub use case::{
     Card, Case, CaseFilter, CaseSummary, CaseUpdate, Category, Dispute, EscalateTo, Escalation,
     Event, NewCase, Payment, Priority, Qa, Sla, SopRun, Status,
 };
-pub use error::{Error, Result};
+pub use error::{Error, Location, Result};
 pub use exchange::Applied;
 pub use history::{Conflict, HistoryEntry};
 pub use id::DocId;
 pub use plugin::{
-    Action, PluginInfo, PluginManifest, PluginPackage, PluginRun, PublisherKey, Trigger, Workflow,
+    Action, PluginFailure, PluginFailureKind, PluginInfo, PluginManifest, PluginPackage, PluginRun,
+    PublisherKey, Trigger, Workflow,
 };
 pub use schema::END_VERSION as SCHEMA_VERSION;
 pub use sop::{Sop, SopDefinition, SopRunOptions, SopStatus, SopSummary, Violation, WalkResult};

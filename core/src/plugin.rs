@@ -405,13 +405,80 @@ pub struct TriggerContext<'a> {
     pub now: i64,
 }
 
+/// What kind of failure a plugin had, decided by the host from typed traps and its own limit
+/// bookkeeping (never from error text), so the store, reports and tests can tell a plugin that
+/// ran out of fuel from one that trapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PluginFailureKind {
+    /// It used up its fuel (instruction budget) for one call.
+    OutOfFuel,
+    /// It ran past its wall-clock deadline.
+    Timeout,
+    /// It tried to grow its memory past the limit.
+    MemoryLimit,
+    /// It trapped (a panic, `unreachable`, a stack overflow, an out-of-bounds access) or
+    /// returned something the host could not read.
+    Trap,
+    /// It returned an error of its own.
+    Guest,
+    /// Its answer was larger than the host accepts.
+    OutputTooLarge,
+    /// It asked for an action the case does not allow (found by the host or by the store).
+    InvalidAction,
+    /// It cannot run here: not a component, an unsupported API version, no wasm engine.
+    Incompatible,
+    /// The host or the store failed around it (storage, a missing or unsigned package).
+    Host,
+}
+
+impl PluginFailureKind {
+    /// The stored name (`out_of_fuel`, `timeout`, ...).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::OutOfFuel => "out_of_fuel",
+            Self::Timeout => "timeout",
+            Self::MemoryLimit => "memory_limit",
+            Self::Trap => "trap",
+            Self::Guest => "guest",
+            Self::OutputTooLarge => "output_too_large",
+            Self::InvalidAction => "invalid_action",
+            Self::Incompatible => "incompatible",
+            Self::Host => "host",
+        }
+    }
+}
+
+impl std::fmt::Display for PluginFailureKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why one plugin evaluation failed: its kind, and a message for people (the store redacts it
+/// before it stores it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PluginFailure {
+    /// What kind of failure.
+    pub kind: PluginFailureKind,
+    /// What happened, in words (a trap's includes what the plugin wrote to stderr).
+    pub detail: String,
+}
+
+impl std::fmt::Display for PluginFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
 /// One plugin's answer for one case.
 #[derive(Debug, Clone)]
 pub struct Evaluation {
     /// Which plugin answered.
     pub plugin: PluginRef,
-    /// Its actions, or why it failed (a message safe to store: it is redacted before it is).
-    pub outcome: std::result::Result<Vec<Action>, String>,
+    /// Its actions, or why it failed.
+    pub outcome: std::result::Result<Vec<Action>, PluginFailure>,
     /// What the plugin logged during the call, one line each. Kept (redacted, and cut to
     /// [`actions::MAX_FAILURE_LOG_LINES`] lines) in the `plugin_failed` event when the
     /// evaluation fails, so the failure can be understood; dropped otherwise.
@@ -444,6 +511,8 @@ pub enum RunOutcome {
     /// It failed or asked for something invalid; nothing of it was applied, and the failure is
     /// an event on the case.
     Failed {
+        /// What kind of failure (also the `failure` key of the `plugin_failed` event).
+        kind: PluginFailureKind,
         /// Why.
         reason: String,
     },

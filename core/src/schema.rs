@@ -42,6 +42,7 @@ mod v4;
 mod v5;
 mod v6;
 mod v7;
+mod v8;
 
 /// The schema version this build writes.
 pub const END_VERSION: u32 = STEPS.len() as u32;
@@ -66,6 +67,7 @@ const STEPS: &[Step] = &[
     v5::STEP,
     v6::STEP,
     v7::STEP,
+    v8::STEP,
 ];
 
 /// Brings `conn` to [`END_VERSION`], creating the schema on an empty file.

@@ -429,15 +429,10 @@ impl Store {
     pub fn import_sop_json(&self, json: &str, source_name: &str) -> Result<Sop> {
         let def = parse_json(json).map_err(|e| Error::Import {
             source_name: source_name.into(),
-            location: if e.line > 0 {
-                format!(
-                    "{} (line {}, column {})",
-                    display_path(&e.path),
-                    e.line,
-                    e.column
-                )
-            } else {
-                display_path(&e.path)
+            location: crate::error::Location::JsonPath {
+                path: e.path.clone(),
+                line: (e.line > 0).then_some(e.line as u64),
+                column: (e.line > 0).then_some(e.column as u64),
             },
             reason: e.message,
         })?;
@@ -816,14 +811,6 @@ impl SopRunOptions {
     /// Options that record a run whatever the case's market.
     pub fn any_market() -> Self {
         SopRunOptions { any_market: true }
-    }
-}
-
-fn display_path(p: &str) -> String {
-    if p.is_empty() {
-        "top level".into()
-    } else {
-        p.to_string()
     }
 }
 

@@ -390,7 +390,8 @@ fn case_import_of_a_file_with_bad_json_on_line_3_stores_nothing() {
     );
     let out = env.fail(&["case", "import", &file], 1);
     assert!(
-        out.stderr.starts_with("error: cases.jsonl: line 3:"),
+        out.stderr
+            .starts_with("error: cases.jsonl: top level (line 3, column "),
         "{out:?}"
     );
     assert_eq!(env.ok(&["case", "list"]).trim(), "no cases");
@@ -418,6 +419,51 @@ fn case_import_of_a_file_with_an_invalid_market_on_line_2_stores_nothing() {
     );
     assert_eq!(env.ok(&["case", "list"]).trim(), "no cases");
     assert_eq!(env.json(&["case", "list"]), Value::Array(vec![]));
+}
+
+#[test]
+fn with_json_a_case_import_error_gives_its_location_as_fields() {
+    let env = Env::init("MX1");
+    let file = env.write(
+        "cases.jsonl",
+        concat!(
+            r#"{"market": "ES", "category": "refund", "subject": "uno"}"#,
+            "\n\n",
+            r#"{"market": "in upi", "category": "refund", "subject": "dos"}"#,
+            "\n",
+            r#"{"market": "ES", "category": "refund", "subject": "tres", "payment": {"amount_minor": "x"}}"#,
+            "\n"
+        ),
+    );
+    let out = env.run(&["case", "import", &file, "--json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let v: Value = serde_json::from_str(&out.stderr).unwrap();
+    let import = &v["error"]["import"];
+    assert_eq!(import["source"], file.as_str(), "{v}");
+    assert_eq!(
+        import["location"],
+        serde_json::json!({"kind": "line", "line": 3, "column": null}),
+        "{v}"
+    );
+    assert!(
+        import["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid market"),
+        "{v}"
+    );
+
+    let file = env.write(
+        "bad.jsonl",
+        r#"{"market": "ES", "category": "refund", "subject": "a", "payment": {"amount_minor": "x"}}"#,
+    );
+    let out = env.run(&["case", "import", &file, "--json"]);
+    let v: Value = serde_json::from_str(&out.stderr).unwrap();
+    let location = &v["error"]["import"]["location"];
+    assert_eq!(location["kind"], "json_path", "{v}");
+    assert_eq!(location["path"], "payment.amount_minor", "{v}");
+    assert_eq!(location["line"], 1, "{v}");
+    assert!(location["column"].as_u64().unwrap() > 60, "{v}");
 }
 
 #[test]

@@ -133,3 +133,31 @@ fn a_bad_article_file_stores_nothing_and_names_the_json_path() {
 
     assert_eq!(env.json(&["kb", "search", "uno"]), Value::Array(vec![]));
 }
+
+#[test]
+fn with_json_a_bad_article_file_gives_the_json_path_as_fields() {
+    let env = Env::init("MX1");
+    let wrong_type = env.write(
+        "wrong_type.json",
+        "[\n  {\"title\": {\"es\": \"Uno\"}, \"body\": {}},\n  {\"title\": {\"es\": \"Dos\"}, \"body\": {\"es\": 5}}\n]",
+    );
+    let out = env.run(&["kb", "add", &wrong_type, "--json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let v: Value = serde_json::from_str(&out.stderr).unwrap();
+    let location = &v["error"]["import"]["location"];
+    assert_eq!(location["kind"], "json_path", "{v}");
+    assert_eq!(location["path"], "[1].body.es", "{v}");
+    assert_eq!(location["line"], 3, "{v}");
+
+    let invalid = env.write(
+        "invalid.json",
+        r#"[{"title": {"es": "Uno"}, "body": {}}, {"title": {"es": "  "}, "body": {}}]"#,
+    );
+    let out = env.run(&["kb", "add", &invalid, "--json"]);
+    let v: Value = serde_json::from_str(&out.stderr).unwrap();
+    assert_eq!(
+        v["error"]["import"]["location"],
+        serde_json::json!({"kind": "json_path", "path": "[1]", "line": null, "column": null}),
+        "{v}"
+    );
+}

@@ -49,7 +49,7 @@ impl Store {
                 .map(|(i, c)| {
                     create_case_in(w, c).map_err(|e| Error::Import {
                         source_name: "cases".into(),
-                        location: format!("case {}", i + 1),
+                        location: crate::error::Location::Record { index: i },
                         reason: e.to_string(),
                     })
                 })

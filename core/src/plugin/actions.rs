@@ -11,7 +11,10 @@ use std::collections::BTreeSet;
 use automerge::ObjId;
 use serde::{Deserialize, Serialize};
 
-use super::{Evaluation, PluginRef, PluginRun, RunOutcome, Trigger, TriggerContext};
+use super::{
+    Evaluation, PluginFailure, PluginFailureKind, PluginRef, PluginRun, RunOutcome, Trigger,
+    TriggerContext,
+};
 use crate::case::{
     Case, MAX_TEXT, Priority, Status, add_tag, change_status, check_field_name, check_len,
     check_token, edit_open_case, push_escalation, put_sla_due, remove_tag, set_field,
@@ -433,9 +436,19 @@ impl Store {
                     Ok(_) => RunOutcome::Applied {
                         actions: actions.len(),
                     },
-                    Err(e) => self.record_failure(id, &plugin, trigger, &e.to_string(), &logs)?,
+                    Err(e) => {
+                        let kind = match e {
+                            Error::InvalidAction { .. } => PluginFailureKind::InvalidAction,
+                            _ => PluginFailureKind::Host,
+                        };
+                        let failure = PluginFailure {
+                            kind,
+                            detail: e.to_string(),
+                        };
+                        self.record_failure(id, &plugin, trigger, &failure, &logs)?
+                    }
                 },
-                Err(reason) => self.record_failure(id, &plugin, trigger, &reason, &logs)?,
+                Err(failure) => self.record_failure(id, &plugin, trigger, &failure, &logs)?,
             };
             runs.push(PluginRun {
                 plugin,
@@ -499,10 +512,10 @@ impl Store {
         id: &DocId,
         plugin: &PluginRef,
         trigger: Trigger,
-        reason: &str,
+        failure: &PluginFailure,
         logs: &[String],
     ) -> Result<RunOutcome> {
-        let reason: String = reason.chars().take(MAX_FAILURE_REASON).collect();
+        let reason: String = failure.detail.chars().take(MAX_FAILURE_REASON).collect();
         let mut body = format!("{plugin} on {trigger}: {reason}");
         if !logs.is_empty() {
             let kept: Vec<String> = logs
@@ -519,9 +532,20 @@ impl Store {
         let op = format!("plugin:{plugin}");
         // The body holds plugin text (its error, its logs); `event` redacts it like any text.
         self.write(&op, Origin::Local, |w| {
-            edit_open_case(w, id, |dt, _| dt.event("plugin_failed", &body, "internal"))
+            edit_open_case(w, id, |dt, _| {
+                dt.event("plugin_failed", &body, "internal")?;
+                // The kind as a field of the event, for tools that read the document.
+                let last = dt.read().list_maps(&ObjId::Root, "events").pop();
+                if let Some(ev) = last {
+                    dt.put(&ev, "failure", failure.kind.as_str())?;
+                }
+                Ok(())
+            })
         })?;
-        Ok(RunOutcome::Failed { reason })
+        Ok(RunOutcome::Failed {
+            kind: failure.kind,
+            reason,
+        })
     }
 }
 
@@ -630,10 +654,25 @@ mod tests {
                 &case.id,
                 &plugin,
                 Trigger::SlaCheck,
-                "plugin trapped",
+                &PluginFailure {
+                    kind: PluginFailureKind::Trap,
+                    detail: "plugin trapped".into(),
+                },
                 &logs,
             )
             .unwrap();
+        // The kind is a field of the event, not words in its body.
+        let doc = store
+            .load_kind(&case.id, crate::store::DocKind::Case)
+            .unwrap();
+        let r = crate::doc::Reader::new(&*doc, None);
+        let failures: Vec<Option<String>> = r
+            .list_maps(&ObjId::Root, "events")
+            .iter()
+            .filter(|ev| r.str(ev, "kind").as_deref() == Some("plugin_failed"))
+            .map(|ev| r.str(ev, "failure"))
+            .collect();
+        assert_eq!(failures, [Some("trap".to_string())]);
         let after = store.case(&case.number).unwrap();
         let event = after
             .events

@@ -67,5 +67,29 @@ pub enum PluginError {
     Store(#[from] dossier::Error),
 }
 
+impl PluginError {
+    /// The failure as the store records it: its kind, and this error's message as the detail.
+    pub fn failure(&self) -> dossier::PluginFailure {
+        use dossier::PluginFailureKind as K;
+        let kind = match self {
+            PluginError::OutOfFuel => K::OutOfFuel,
+            PluginError::Timeout => K::Timeout,
+            PluginError::MemoryLimit => K::MemoryLimit,
+            PluginError::Trap(_) => K::Trap,
+            PluginError::Guest { .. } => K::Guest,
+            PluginError::OutputTooLarge { .. } => K::OutputTooLarge,
+            PluginError::InvalidAction { .. } => K::InvalidAction,
+            PluginError::Incompatible { .. }
+            | PluginError::NotAComponent(_)
+            | PluginError::Engine(_) => K::Incompatible,
+            PluginError::Store(_) => K::Host,
+        };
+        dossier::PluginFailure {
+            kind,
+            detail: self.to_string(),
+        }
+    }
+}
+
 /// Results of this crate.
 pub type Result<T, E = PluginError> = std::result::Result<T, E>;

@@ -598,7 +598,7 @@ impl Workflow for PluginHost {
             .map(|package| {
                 let (outcome, logs) = self.evaluate_logged(store, &package, ctx);
                 Evaluation {
-                    outcome: outcome.map_err(|e| e.to_string()),
+                    outcome: outcome.map_err(|e| e.failure()),
                     logs,
                     plugin: PluginRef {
                         name: package.manifest.name,

@@ -661,6 +661,35 @@ fn every_public_write_entry_point_redacts_every_text_parameter() {
     driven.insert("create_article");
     let _ = store.create_articles(&[article(&mut cards, "create_articles")]);
     driven.insert("create_articles");
+    let json = serde_json::to_string(&[article(&mut cards, "import_articles_json")]).unwrap();
+    let _ = store.import_articles_json(&json, &cards.text("import_articles_json: source name"));
+    let _ = store.import_articles_json(
+        &format!(
+            "[{{\"title\": {{\"es\": {}",
+            cards.text("import_articles_json: broken")
+        ),
+        "x.json",
+    );
+    driven.insert("import_articles_json");
+    let line = serde_json::json!({
+        "market": "ES",
+        "category": "refund",
+        "subject": cards.text("import_cases_jsonl: subject"),
+    });
+    store
+        .import_cases_jsonl(
+            &format!("{line}\n"),
+            &cards.text("import_cases_jsonl: source name"),
+        )
+        .unwrap();
+    let _ = store.import_cases_jsonl(
+        &format!(
+            "{{\"market\": \"{}\"",
+            cards.text("import_cases_jsonl: broken")
+        ),
+        "x.jsonl",
+    );
+    driven.insert("import_cases_jsonl");
     store
         .edit_article(
             &a.id,

@@ -7,12 +7,12 @@ use std::sync::{Arc, Mutex};
 
 use dossier::plugin::{Evaluation, PluginRef, RunOutcome, TriggerContext};
 use dossier::{
-    Action, CaseUpdate, Category, Error, NewCase, PluginManifest, PluginPackage, Priority,
-    PublisherKey, Status, Store, Trigger, Workflow,
+    Action, CaseUpdate, Category, Error, NewCase, PluginFailure, PluginFailureKind, PluginManifest,
+    PluginPackage, Priority, PublisherKey, Status, Store, Trigger, Workflow,
 };
 use dossier_tests::{TestClock, open_site};
 
-type Rule = Box<dyn Fn(&TriggerContext<'_>) -> Result<Vec<Action>, String> + Send + Sync>;
+type Rule = Box<dyn Fn(&TriggerContext<'_>) -> Result<Vec<Action>, PluginFailure> + Send + Sync>;
 
 /// A host that runs native rules in a fixed order and remembers every call.
 struct NativeHost {
@@ -32,7 +32,7 @@ impl NativeHost {
         mut self,
         name: &str,
         triggers: &[Trigger],
-        f: impl Fn(&TriggerContext<'_>) -> Result<Vec<Action>, String> + Send + Sync + 'static,
+        f: impl Fn(&TriggerContext<'_>) -> Result<Vec<Action>, PluginFailure> + Send + Sync + 'static,
     ) -> Self {
         let r = PluginRef {
             name: name.into(),
@@ -147,7 +147,10 @@ fn one_invalid_action_means_none_is_applied_and_the_failure_is_recorded() {
                 ])
             })
             .rule("crashes", &[Trigger::CaseCreated], |_| {
-                Err("out of fuel".into())
+                Err(PluginFailure {
+                    kind: PluginFailureKind::OutOfFuel,
+                    detail: "out of fuel".into(),
+                })
             })
             .rule("good", &[Trigger::CaseCreated], |_| {
                 Ok(vec![Action::AddTag { tag: "good".into() }])
@@ -164,8 +167,20 @@ fn one_invalid_action_means_none_is_applied_and_the_failure_is_recorded() {
         .run_plugins(&case.number, Trigger::CaseCreated)
         .unwrap();
     let outcomes: Vec<_> = runs.iter().map(|r| r.outcome.clone()).collect();
-    assert!(matches!(outcomes[0], RunOutcome::Failed { .. }));
-    assert!(matches!(outcomes[1], RunOutcome::Failed { .. }));
+    assert!(matches!(
+        outcomes[0],
+        RunOutcome::Failed {
+            kind: PluginFailureKind::InvalidAction,
+            ..
+        }
+    ));
+    assert!(matches!(
+        outcomes[1],
+        RunOutcome::Failed {
+            kind: PluginFailureKind::OutOfFuel,
+            ..
+        }
+    ));
     assert_eq!(outcomes[2], RunOutcome::Applied { actions: 1 });
 }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use dossier::plugin::RunOutcome;
-use dossier::{Case, Store, Trigger};
+use dossier::{Case, PluginFailureKind, Store, Trigger};
 use dossier_plugins::{PluginError, PluginHost};
 
 use crate::common::{
@@ -19,7 +19,7 @@ fn without_failure_event(store: &Store, number: &str) -> Case {
     after
 }
 
-fn assert_contained(f: &Fixture, attack: &str) {
+fn assert_contained(f: &Fixture, attack: &str, kind: PluginFailureKind) {
     let case = case_with(&f.store, attack, &[]);
     let runs = f
         .store
@@ -27,7 +27,7 @@ fn assert_contained(f: &Fixture, attack: &str) {
         .unwrap();
     assert_eq!(runs.len(), 1);
     assert!(
-        matches!(runs[0].outcome, RunOutcome::Failed { .. }),
+        matches!(runs[0].outcome, RunOutcome::Failed { kind: k, .. } if k == kind),
         "{attack}: {:?}",
         runs[0].outcome
     );
@@ -42,18 +42,19 @@ fn assert_contained(f: &Fixture, attack: &str) {
 fn misbehaving_plugins_leave_only_a_failure_event_and_the_host_keeps_serving() {
     let f = fixture();
     f.store.set_workflow(Arc::new(f.host.clone()));
-    for attack in [
-        "loop",
-        "membomb",
-        "recursion",
-        "trap",
-        "huge-output",
-        "huge-string",
-        "invalid-action",
-        "refuse-outside-solve",
-        "fs",
+    use PluginFailureKind as K;
+    for (attack, kind) in [
+        ("loop", K::OutOfFuel),
+        ("membomb", K::MemoryLimit),
+        ("recursion", K::Trap),
+        ("trap", K::Trap),
+        ("huge-output", K::OutputTooLarge),
+        ("huge-string", K::OutputTooLarge),
+        ("invalid-action", K::InvalidAction),
+        ("refuse-outside-solve", K::InvalidAction),
+        ("fs", K::Guest),
     ] {
-        assert_contained(&f, attack);
+        assert_contained(&f, attack, kind);
         // A good case right after is served and its actions applied.
         let good = case_with(&f.store, "", &[]);
         let runs = f
