@@ -33,6 +33,25 @@ pub(crate) fn refresh(
     }
 }
 
+/// Moves only the `updated_at` of a document's main projection row, for a write that
+/// changes nothing else the rows hold (see `Write::keep_projection`).
+pub(crate) fn touch(tx: &Transaction<'_>, id: &DocId, kind: DocKind) -> Result<()> {
+    let table = match kind {
+        DocKind::Case => "cases",
+        DocKind::Sop => "sops",
+        DocKind::Article => "articles",
+        DocKind::Plugin => "plugins",
+    };
+    tx.execute(
+        &format!(
+            "UPDATE {table} SET updated_at = (SELECT updated_at FROM docs WHERE id = ?1) \
+             WHERE id = ?1"
+        ),
+        [id.to_string()],
+    )?;
+    Ok(())
+}
+
 /// The projection tables and the column that names the document in each.
 const TABLES: &[(&str, &str)] = &[
     ("cases", "id"),
