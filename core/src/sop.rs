@@ -613,30 +613,54 @@ impl Store {
                 (n, (status, blank))
             };
             let path = format!("nodes.{node}.text.{locale}");
-            let (len, redacted, after) = w.edit(id, DocKind::Sop, |dt| {
-                let t = dt.map(&node_map, "text")?;
-                let mut out = Spliced {
-                    len: 0,
-                    redacted: false,
-                };
-                for s in splices {
-                    let one = dt.splice_text(&t, locale, &path, s)?;
+            // One change for the batch, except that a splice the redactor has to rewrite
+            // starts a change of its own (see `DocTx::splice_text_unless_redacted`).
+            let mut done = 0;
+            let mut out = Spliced {
+                len: 0,
+                redacted: false,
+            };
+            let mut after = None;
+            loop {
+                let (next, last, blank) = w.edit(id, DocKind::Sop, |dt| {
+                    let t = dt.map(&node_map, "text")?;
+                    let mut last = None;
+                    let mut i = done;
+                    while let Some(s) = splices.get(i) {
+                        match dt.splice_text_unless_redacted(&t, locale, &path, s, i > done)? {
+                            Some(one) => last = Some(one),
+                            None => break,
+                        }
+                        i += 1;
+                    }
+                    if splices.is_empty() {
+                        let len = dt
+                            .read()
+                            .get(&t, locale)
+                            .map_or(0, |(_, o)| dt.doc().length(&o));
+                        last = Some(Spliced {
+                            len,
+                            redacted: false,
+                        });
+                    }
+                    back_to_draft(dt)?;
+                    let r = dt.read();
+                    let blank = before.1.map(|_| node_text_blank(&r, Some(&t), locale));
+                    Ok((i, last, blank))
+                })?;
+                if let Some(last) = last {
                     out = Spliced {
-                        len: one.len,
-                        redacted: out.redacted || one.redacted,
+                        len: last.len,
+                        redacted: out.redacted || last.redacted,
                     };
                 }
-                if splices.is_empty() {
-                    out.len = dt
-                        .read()
-                        .get(&t, locale)
-                        .map_or(0, |(_, o)| dt.doc().length(&o));
+                after = blank;
+                if next >= splices.len() {
+                    break;
                 }
-                back_to_draft(dt)?;
-                let r = dt.read();
-                let blank = before.1.map(|_| node_text_blank(&r, Some(&t), locale));
-                Ok((out.len, out.redacted, blank))
-            })?;
+                done = next;
+            }
+            let (len, redacted) = (out.len, out.redacted);
             // Only the status and the master-locale text's blankness (a violation) reach the
             // projection row from a node text; when neither moved, the row keeps its values.
             if before.0 == SopStatus::Draft && before.1 == after {
