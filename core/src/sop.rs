@@ -620,7 +620,7 @@ impl Store {
                 len: 0,
                 redacted: false,
             };
-            let mut after = None;
+            let mut after;
             loop {
                 let (next, last, blank) = w.edit(id, DocKind::Sop, |dt| {
                     let t = dt.map(&node_map, "text")?;
