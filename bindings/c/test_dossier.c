@@ -171,6 +171,17 @@ static void sop_lifecycle(DossierStore *lead, DossierStore *approver, const char
     CHECK(strlen(id) > 0, "imported sop has an id");
     dossier_string_free(json);
 
+    /* One keystroke: splice at a character position; the answer is the new length, not the SOP. */
+    OK(dossier_sop_splice(lead, id, "start", "en", 0, 0, "So: ", &json));
+    CHECK(contains(json, "\"length\":39") && contains(json, "\"redacted\":false"),
+          "a splice answers with the new length");
+    dossier_string_free(json);
+    OK(dossier_sop_splice(lead, id, "start", "en", 0, 4, "", &json));
+    dossier_string_free(json);
+    CHECK(dossier_sop_splice(lead, id, "start", "en", 1000, 0, "x", &json) == DOSSIER_STATUS_INVALID,
+          "a splice past the end is refused");
+    CHECK(json == NULL, "no output after a failure");
+
     OK(dossier_sop_validate(lead, id, &json));
     CHECK(json != NULL && strcmp(json, "[]") == 0, "sample sop is valid");
     dossier_string_free(json);
@@ -196,7 +207,16 @@ static void articles(DossierStore *store) {
     OK(dossier_article_create(store,
         "{\"title\":{\"es\":\"Reembols\xc3\xb3 pendiente\"},"
         "\"body\":{\"es\":\"Cu\xc3\xa1ndo llega un reembolso.\"},\"markets\":[\"ES\"]}", &json));
-    dossier_string_free(json);
+    {
+        char id[64];
+        json_field(json, "id", id, sizeof id);
+        dossier_string_free(json);
+        OK(dossier_article_splice(store, id, "body", "es", 0, 0, "4111 1111 1111 1111 ", &json));
+        CHECK(contains(json, "\"redacted\":true"), "a card number typed into a body is masked");
+        dossier_string_free(json);
+        CHECK(dossier_article_splice(store, id, "summary", "es", 0, 0, "x", &json)
+                  == DOSSIER_STATUS_INVALID, "an unknown article field is refused");
+    }
     OK(dossier_article_search(store, "reembolso", NULL, 10, &json));
     CHECK(contains(json, "Reembols\xc3\xb3 pendiente"), "reembolso finds Reembolso with accent");
     dossier_string_free(json);

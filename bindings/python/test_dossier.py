@@ -23,6 +23,7 @@ import unittest
 
 import dossier
 from dossier import (
+    ArticleField,
     ArticleStatus,
     CaseFilter,
     CaseUpdate,
@@ -276,6 +277,14 @@ class TwoSites(unittest.TestCase):
         sop = self.mx.set_sop_text(sop.id, "start", "en", "Was the customer's bank account debited?")
         start = next(n for n in sop.nodes if n.id == "start")
         self.assertEqual(start.text["en"], "Was the customer's bank account debited?")
+        # One keystroke: splice at a character position, answered with the new length only.
+        edit = self.mx.splice_sop_text(sop.id, "start", "en", 19, 5, "")
+        self.assertEqual(edit.length, len("Was the customer's account debited?"))
+        self.assertFalse(edit.redacted)
+        edit = self.mx.splice_sop_text(sop.id, "start", "en", 19, 0, "bank ")
+        self.assertEqual(edit.heads, self.mx.heads(sop.id))
+        with self.assertRaises(DossierError.Invalid):
+            self.mx.splice_sop_text(sop.id, "start", "en", 1000, 0, "x")
         self.mx.submit_sop(sop.id)
         with self.assertRaises(DossierError.FourEyes):
             self.mx.publish_sop(sop.id)
@@ -324,6 +333,13 @@ class TwoSites(unittest.TestCase):
 
         article = self.mx.edit_article(article.id, "es", None, "Texto nuevo sobre devoluciones.")
         self.assertEqual(article.body["es"], "Texto nuevo sobre devoluciones.")
+        edit = self.mx.splice_article_text(article.id, ArticleField.BODY, "es", 6, 5, "viejo")
+        self.assertFalse(edit.redacted)
+        edit = self.mx.splice_article_text(article.id, ArticleField.TITLE, "es", 0, 0, "4111 1111 1111 1111 ")
+        self.assertTrue(edit.redacted)
+        article = self.mx.get_article(article.id)
+        self.assertEqual(article.body["es"], "Texto viejo sobre devoluciones.")
+        self.assertTrue(article.title["es"].startswith("411111******1111 "))
         article = self.mx.set_article_status(article.id, ArticleStatus.PUBLISHED)
         self.assertEqual(len(article.versions), 1)
         self.assertIsNotNone(self.mx.verify_article(article.id).verification.last_verified_at)

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::Result;
 use clap::Subcommand;
-use dossier::{Article, ArticleStatus, DocId, Store};
+use dossier::{Article, ArticleField, ArticleStatus, DocId, Store};
 
 use crate::output::{self, opt_time, plural, time, truncate};
 use crate::{Global, open_store, read_file};
@@ -56,6 +56,23 @@ pub enum KbCommand {
     },
     /// Published articles due for verification.
     Due,
+    /// Splice an article's title or body in one locale: delete K characters at POS, then
+    /// insert TEXT there, as one change. Positions count Unicode characters; card numbers the
+    /// edit completes are masked in place.
+    Splice {
+        /// Article document id.
+        #[arg(value_name = "ID")]
+        id: String,
+        /// Which text: title or body.
+        #[arg(long, value_name = "FIELD", value_parser = parse_field)]
+        field: ArticleField,
+        #[command(flatten)]
+        at: crate::sop::SpliceAt,
+    },
+}
+
+fn parse_field(s: &str) -> Result<ArticleField, String> {
+    ArticleField::parse(s).map_err(|e| e.to_string())
 }
 
 fn article_id(s: &str) -> Result<DocId> {
@@ -103,6 +120,13 @@ pub fn run(g: &Global, cmd: KbCommand, out: &mut dyn Write) -> Result<()> {
                 opt_time(a.next_verification_at())
             )?;
             Ok(())
+        }
+        KbCommand::Splice { id, field, at } => {
+            let id = article_id(&id)?;
+            let edit =
+                store.splice_article_text(&id, field, &at.locale, at.at, at.delete, &at.insert)?;
+            let what = format!("{} ({}) of {id}", field.as_str(), at.locale);
+            crate::sop::print_splice(g, &what, &edit, out)
         }
         KbCommand::Due => {
             let due = store.articles_due_for_verification()?;

@@ -77,12 +77,32 @@ fn base_args(files: &Path) -> BTreeMap<&'static str, Vec<(&'static str, String)>
             "sop run",
             vec![("id", s("SOP")), ("answer", s("Yes")), ("case", s("MX1-1"))],
         ),
+        (
+            "sop splice",
+            vec![
+                ("id", s("SOP")),
+                ("node", s("inicio")),
+                ("locale", s("es")),
+                ("at", s("0")),
+                ("insert", s("Hola ")),
+            ],
+        ),
         ("kb add", vec![("file", f("articles.json"))]),
         ("kb search", vec![("query", s("reembolso"))]),
         ("kb show", vec![("id", s("ARTICLE"))]),
         ("kb publish", vec![("id", s("ARTICLE"))]),
         ("kb verify", vec![("id", s("ARTICLE"))]),
         ("kb due", vec![]),
+        (
+            "kb splice",
+            vec![
+                ("id", s("ARTICLE")),
+                ("field", s("body")),
+                ("locale", s("es")),
+                ("at", s("0")),
+                ("insert", s("Nota: ")),
+            ],
+        ),
         (
             "peer add",
             vec![("site", s("BLR2")), ("key", s("KEY")), ("scope", s("ES"))],

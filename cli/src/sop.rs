@@ -76,6 +76,61 @@ pub enum SopCommand {
     Edit(EditArgs),
     /// Walk the published tree: with answers, or interactively in a terminal.
     Run(RunArgs),
+    /// Splice one node's text in one locale: delete K characters at POS, then insert TEXT
+    /// there, as one change (what an editor sends per keystroke). Positions count Unicode
+    /// characters; card numbers the edit completes are masked in place.
+    Splice(SpliceArgs),
+}
+
+/// Where and what a text splice changes (`sop splice`, `kb splice`).
+#[derive(Debug, Args)]
+pub struct SpliceAt {
+    /// Locale of the text (e.g. en, es, pt-BR).
+    #[arg(long, value_name = "L")]
+    pub locale: String,
+    /// Position, in characters from the start of the text.
+    #[arg(long = "at", value_name = "POS")]
+    pub at: usize,
+    /// Characters to delete at POS.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub delete: usize,
+    /// Text to insert at POS.
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub insert: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SpliceArgs {
+    /// SOP document id.
+    #[arg(value_name = "ID")]
+    id: String,
+    /// The node whose text to edit.
+    #[arg(long, value_name = "NODE")]
+    node: String,
+    #[command(flatten)]
+    at: SpliceAt,
+}
+
+/// Prints what a splice did: the new length, and whether card data was masked.
+pub fn print_splice(
+    g: &Global,
+    what: &str,
+    edit: &dossier::TextEdit,
+    out: &mut dyn Write,
+) -> Result<()> {
+    if g.json {
+        return output::json(out, edit);
+    }
+    write!(
+        out,
+        "spliced {what}: now {}",
+        plural(edit.length as usize, "character", "characters")
+    )?;
+    if edit.redacted {
+        write!(out, " (card data masked; re-read the text)")?;
+    }
+    writeln!(out)?;
+    Ok(())
 }
 
 fn parse_kind(s: &str) -> Result<NodeKind, String> {
@@ -229,6 +284,19 @@ pub fn run(g: &Global, cmd: SopCommand, out: &mut dyn Write) -> Result<()> {
         }
         SopCommand::Edit(a) => edit(g, &store, a, out),
         SopCommand::Run(a) => run_sop(g, &store, a, out),
+        SopCommand::Splice(a) => {
+            let id = sop_id(&a.id)?;
+            let edit = store.splice_sop_text(
+                &id,
+                &a.node,
+                &a.at.locale,
+                a.at.at,
+                a.at.delete,
+                &a.at.insert,
+            )?;
+            let what = format!("node {} ({}) of {id}", a.node, a.at.locale);
+            print_splice(g, &what, &edit, out)
+        }
     }
 }
 

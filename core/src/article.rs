@@ -87,6 +87,22 @@ names!(
     Public = "public"
 );
 
+/// Which text of an article a splice edits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArticleField {
+    /// The title in one locale.
+    Title,
+    /// The body in one locale.
+    Body,
+}
+names!(
+    ArticleField,
+    "article field",
+    Title = "title",
+    Body = "body"
+);
+
 /// Verification schedule (Guru's model: every article re-checked every N days).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verification {
@@ -390,6 +406,47 @@ impl Store {
             })
         })?;
         self.article(id)
+    }
+
+    /// Splices the title or body of an article in one locale: deletes `delete` characters at
+    /// `pos`, then inserts `insert` there, as one Automerge change. Positions count Unicode
+    /// scalar values. The text may become empty (a title too: someone deleting it to retype
+    /// it). The text is never read whole and the article is not materialized to build the
+    /// answer; the write does rewrite the article's projection row and search index, which
+    /// hold its titles and bodies. Card data typed into the text is masked in place, as with
+    /// [`Store::splice_sop_text_batch`].
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] or [`Error::WrongKind`] for `id`; [`Error::Invalid`] for a bad
+    /// locale or a position or deletion past the end of the text (nothing is written then).
+    pub fn splice_article_text(
+        &self,
+        id: &DocId,
+        field: ArticleField,
+        locale: &str,
+        pos: usize,
+        delete: usize,
+        insert: &str,
+    ) -> Result<crate::TextEdit> {
+        check_locale(locale)?;
+        let splice = crate::Splice {
+            pos,
+            delete,
+            insert: insert.to_string(),
+        };
+        self.write("article.edit", Origin::Local, |w| {
+            let (length, redacted) = w.edit(id, DocKind::Article, |dt| {
+                let name = field.as_str();
+                let m = dt.map(&ObjId::Root, name)?;
+                let done = dt.splice_text(&m, locale, &format!("{name}.{locale}"), &splice)?;
+                Ok((done.len as u64, done.redacted))
+            })?;
+            Ok(crate::TextEdit {
+                length,
+                redacted,
+                heads: w.held(id)?.0.get_heads(),
+            })
+        })
     }
 
     /// Moves an article to `status`. Publishing records the current heads as a new version and

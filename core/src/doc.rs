@@ -181,6 +181,146 @@ impl<'a> DocTx<'a> {
         Ok(())
     }
 
+    /// Inserts and deletes characters at `pos` of the collaborative text at `prop` as one
+    /// Automerge splice, creating the Text object when absent (a plain string left by an older
+    /// version becomes Text first). Positions and counts are Unicode scalar values (`char`s),
+    /// which is what Automerge 0.12 counts in without its `utf8-indexing`/`utf16-indexing`
+    /// features.
+    ///
+    /// Redaction without reading the whole text: the inserted text is judged together with the
+    /// characters around the splice (see [`splice_window`]), so a card number typed one
+    /// character at a time is caught by the keystroke that completes it, whether the earlier
+    /// digits sit before or after it. When that window holds card data the splice still
+    /// happens, but with the window as the redactor returns it: the offending run is masked in
+    /// place (the digits typed earlier are deleted, the completing digit is never written) and
+    /// the usual `redaction` event names the kind and `path`. This is what [`DocTx::text`] does
+    /// to whole values, and keeps a collaborative editor's edit flowing; the caller learns it
+    /// from [`Spliced::redacted`] and re-reads the text.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] when `pos` or `pos + delete` is past the end of the text, or when
+    /// `prop` holds something other than text.
+    pub fn splice_text(
+        &mut self,
+        obj: &ObjId,
+        prop: &str,
+        path: &str,
+        splice: &Splice,
+    ) -> Result<Spliced> {
+        Ok(self
+            .splice_text_unless_redacted(obj, prop, path, splice, false)?
+            .unwrap_or(Spliced {
+                len: 0,
+                redacted: true,
+            }))
+    }
+
+    /// [`DocTx::splice_text`], but with `refuse_redaction` a splice that would have to be
+    /// redacted writes nothing and returns `None`, so a batch can end its change first: the
+    /// digits typed earlier in the same change would otherwise sit in one change next to
+    /// the mask, where a peer's ingress check joins single-character inserts and finds a card.
+    pub fn splice_text_unless_redacted(
+        &mut self,
+        obj: &ObjId,
+        prop: &str,
+        path: &str,
+        splice: &Splice,
+        refuse_redaction: bool,
+    ) -> Result<Option<Spliced>> {
+        let prop = self.prop(path, prop);
+        let existing = match self.tx.get(obj, prop.clone())? {
+            Some((Value::Object(ObjType::Text), id)) => Some(id),
+            Some((Value::Scalar(s), _)) => match s.into_owned() {
+                ScalarValue::Str(old) => {
+                    let old = self.clean(path, &old).into_owned();
+                    let id = self.tx.put_object(obj, prop.clone(), ObjType::Text)?;
+                    self.tx.splice_text(&id, 0, 0, &old)?;
+                    Some(id)
+                }
+                ScalarValue::Null => None,
+                _ => return Err(Error::invalid(path, "holds a value that is not text")),
+            },
+            Some(_) => return Err(Error::invalid(path, "holds an object that is not text")),
+            None => None,
+        };
+        let len = existing.as_ref().map_or(0, |id| self.tx.length(id));
+        let Splice {
+            pos,
+            delete,
+            ref insert,
+        } = *splice;
+        if pos > len {
+            return Err(Error::invalid(
+                "position",
+                format!("{pos} is past the end of the text ({len} characters)"),
+            ));
+        }
+        let end = pos
+            .checked_add(delete)
+            .filter(|&e| e <= len)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "delete",
+                    format!(
+                        "{delete} characters from position {pos} go past the end of the text \
+                     ({len} characters)"
+                    ),
+                )
+            })?;
+        if delete == 0 && insert.is_empty() {
+            return Ok(Some(Spliced {
+                len,
+                redacted: false,
+            }));
+        }
+        let id = match existing {
+            Some(id) => id,
+            None => self.tx.put_object(obj, prop, ObjType::Text)?,
+        };
+        let (start, before, stop, after) = splice_context(&self.tx, &id, pos, end, len);
+        let window = format!("{before}{insert}{after}");
+        let r = redact::redact(&window);
+        if r.findings.is_empty() {
+            // `delete` fits in isize: it is at most the text's length.
+            self.tx.splice_text(&id, pos, delete as isize, insert)?;
+            return Ok(Some(Spliced {
+                len: len - delete + insert.chars().count(),
+                redacted: false,
+            }));
+        }
+        if refuse_redaction {
+            return Ok(None);
+        }
+        for f in r.findings {
+            self.redactions.push((path.to_string(), f.kind));
+        }
+        // Replace the stored window [start, stop) by the redacted window, keeping the
+        // characters the two share at either end (so a concurrent edit next to the card
+        // survives, and the digits typed earlier are the ones deleted).
+        let old: Vec<char> = before
+            .chars()
+            .chain(splice_chars(&self.tx, &id, pos, end))
+            .chain(after.chars())
+            .collect();
+        let new: Vec<char> = r.text.chars().collect();
+        let prefix = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
+        let suffix = old[prefix..]
+            .iter()
+            .rev()
+            .zip(new[prefix..].iter().rev())
+            .take_while(|(a, b)| a == b)
+            .count();
+        let replacement: String = new[prefix..new.len() - suffix].iter().collect();
+        let removed = old.len() - prefix - suffix;
+        self.tx
+            .splice_text(&id, start + prefix, removed as isize, &replacement)?;
+        debug_assert_eq!(stop - start, old.len());
+        Ok(Some(Spliced {
+            len: len - removed + (new.len() - prefix - suffix),
+            redacted: true,
+        }))
+    }
+
     /// The map at `prop`, created when absent.
     pub fn map(&mut self, obj: &ObjId, prop: &str) -> Result<ObjId> {
         self.object(obj, prop, ObjType::Map)
@@ -281,7 +421,188 @@ impl<'a> DocTx<'a> {
     }
 }
 
-/// Read access to a document, now or at earlier heads.
+/// One edit of a text: delete `delete` characters at `pos`, then insert `insert` there.
+/// Positions and counts are Unicode scalar values (Rust `char`s), not bytes or UTF-16 units.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Splice {
+    /// Where the edit starts, in characters from the start of the text.
+    pub pos: usize,
+    /// How many characters to delete at `pos`.
+    pub delete: usize,
+    /// The text to insert at `pos` (redacted first, with the characters around it).
+    pub insert: String,
+}
+
+/// What a text splice left behind: enough for an editor to carry on without re-reading the
+/// document (which is the point of splicing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TextEdit {
+    /// The text's length afterwards, in Unicode scalar values.
+    pub length: u64,
+    /// Whether card data was masked: the stored text then differs from what the splices
+    /// asked for, and an editor showing it must re-read it.
+    pub redacted: bool,
+    /// The document's heads after the change.
+    pub heads: Vec<ChangeHash>,
+}
+
+/// What [`DocTx::splice_text`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Spliced {
+    /// The text's length afterwards, in characters.
+    pub len: usize,
+    /// Whether card data had to be masked: the text differs from a plain splice, so an
+    /// editor showing it must re-read it.
+    pub redacted: bool,
+}
+
+/// Characters of context read on each side of a splice before looking for a token boundary:
+/// the longest card number the redactor knows, 19 digits in groups with 18 separators, is 37
+/// characters, and a security-code keyword ("código de segurança") with its code fits too.
+const SPLICE_CONTEXT: usize = 40;
+/// Past this, the window stops growing even inside one long token (a pasted base64 blob), so a
+/// keystroke's cost stays bounded. Digit runs longer than 19 are never cards, so a card can
+/// only be missed inside a run of non-space characters longer than this.
+const SPLICE_CONTEXT_MAX: usize = 320;
+/// How far the window grows at a time while looking for whitespace.
+const SPLICE_CONTEXT_STEP: usize = 16;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Before,
+    After,
+}
+
+/// The characters in `[from, to)` of a text object.
+fn splice_chars(
+    doc: &impl ReadDoc,
+    id: &ObjId,
+    from: usize,
+    to: usize,
+) -> impl Iterator<Item = char> {
+    let mut s = String::new();
+    if from < to {
+        for item in doc.list_range(id, from..to) {
+            if let automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(c)) = item.value {
+                s.push_str(&c);
+            }
+        }
+    }
+    s.chars().collect::<Vec<_>>().into_iter()
+}
+
+/// Both sides of a splice's context (see [`splice_window`]) with one read of the text in the
+/// usual case, where whitespace lies a little past the minimum on each side: Automerge seeks
+/// to a position once per read, and that seek is what a keystroke mostly costs. Returns the
+/// window's start, the characters before `pos`, the window's end and the characters after
+/// `end`.
+fn splice_context(
+    doc: &impl ReadDoc,
+    id: &ObjId,
+    pos: usize,
+    end: usize,
+    len: usize,
+) -> (usize, String, usize, String) {
+    let reach = SPLICE_CONTEXT + SPLICE_CONTEXT_STEP;
+    let lo = pos.saturating_sub(reach);
+    let hi = end.saturating_add(reach).min(len);
+    let chars: Vec<char> = splice_chars(doc, id, lo, hi).collect();
+    if chars.len() != hi - lo {
+        // Not one char per element: let the slow path count for itself.
+        let (start, before) = splice_window(doc, id, pos, Side::Before);
+        let (stop, after) = splice_window(doc, id, end, Side::After);
+        return (start, before, stop, after);
+    }
+    let (head, rest) = chars.split_at(pos - lo);
+    let tail = &rest[end - pos..];
+    let before = if lo == 0 {
+        Some((0, head.iter().collect::<String>()))
+    } else {
+        let outer = head.len().saturating_sub(SPLICE_CONTEXT);
+        head[..outer]
+            .iter()
+            .rposition(|c| c.is_whitespace())
+            .map(|i| (lo + i + 1, head[i + 1..].iter().collect::<String>()))
+    };
+    let after = if hi == len {
+        Some((len, tail.iter().collect::<String>()))
+    } else {
+        tail.iter()
+            .skip(SPLICE_CONTEXT)
+            .position(|c| c.is_whitespace())
+            .map(|i| {
+                let cut = SPLICE_CONTEXT + i;
+                (end + cut, tail[..cut].iter().collect::<String>())
+            })
+    };
+    let (start, before) = before.unwrap_or_else(|| splice_window(doc, id, pos, Side::Before));
+    let (stop, after) = after.unwrap_or_else(|| splice_window(doc, id, end, Side::After));
+    (start, before, stop, after)
+}
+
+/// The context a splice at `at` is judged with, on one side: at least [`SPLICE_CONTEXT`]
+/// characters (or up to the text's edge), grown until it begins (or ends) just after
+/// (before) whitespace, so that it never cuts a digit run, a URL or a `+` phone prefix in
+/// two — the redactor judges those whole — but never past [`SPLICE_CONTEXT_MAX`]. Returns
+/// where the window starts (for `Before`) or ends (for `After`), and its characters.
+fn splice_window(doc: &impl ReadDoc, id: &ObjId, at: usize, side: Side) -> (usize, String) {
+    let len = doc.length(id);
+    let mut chars: Vec<char> = Vec::new();
+    let mut step = SPLICE_CONTEXT;
+    loop {
+        let read = chars.len();
+        let (from, to) = match side {
+            Side::Before => (at.saturating_sub(read + step), at - read),
+            Side::After => (at + read, (at + read + step).min(len)),
+        };
+        let chunk: Vec<char> = splice_chars(doc, id, from, to).collect();
+        let at_edge = match side {
+            Side::Before => from == 0,
+            Side::After => to == len,
+        };
+        let grown = read + chunk.len();
+        // Once past the minimum, cut at the whitespace nearest the minimum that the new
+        // chunk holds.
+        let cut = if read >= SPLICE_CONTEXT || grown >= SPLICE_CONTEXT {
+            let skip = SPLICE_CONTEXT.saturating_sub(read);
+            match side {
+                Side::Before => chunk
+                    .iter()
+                    .rev()
+                    .skip(skip)
+                    .position(|c| c.is_whitespace())
+                    .map(|i| chunk.len() - skip - i - 1),
+                Side::After => chunk
+                    .iter()
+                    .skip(skip)
+                    .position(|c| c.is_whitespace())
+                    .map(|i| skip + i),
+            }
+        } else {
+            None
+        };
+        match side {
+            Side::Before => {
+                let keep = cut.map_or(0, |c| c + 1);
+                let mut joined = chunk[keep..].to_vec();
+                joined.extend_from_slice(&chars);
+                chars = joined;
+            }
+            Side::After => chars.extend_from_slice(&chunk[..cut.unwrap_or(chunk.len())]),
+        }
+        if cut.is_some() || at_edge || chars.len() >= SPLICE_CONTEXT_MAX {
+            break;
+        }
+        step = SPLICE_CONTEXT_STEP;
+    }
+    let bound = match side {
+        Side::Before => at - chars.len(),
+        Side::After => at + chars.len(),
+    };
+    (bound, chars.into_iter().collect())
+}
+
+/// Read access to a document, now or at earlier heads./// Read access to a document, now or at earlier heads.
 ///
 /// Reads are lenient: a missing field or a value of an unexpected type reads as absent, because
 /// a document may come from another replica running another version; what is required is
@@ -447,6 +768,20 @@ impl<'a, D: ReadDoc> Reader<'a, D> {
             Some(h) => self.doc.text_at(obj, h).ok(),
             None => self.doc.text(obj).ok(),
         }
+    }
+
+    /// The characters of a text object, read lazily, for checks that can stop early.
+    pub fn text_chars(&self, obj: &ObjId) -> impl Iterator<Item = char> + 'a {
+        let items = match self.heads {
+            Some(h) => self.doc.list_range_at(obj, .., h),
+            None => self.doc.list_range(obj, ..),
+        };
+        items.flat_map(|item| match item.value {
+            automerge::ValueRef::Scalar(automerge::ScalarValueRef::Str(s)) => {
+                s.chars().collect::<Vec<_>>()
+            }
+            _ => Vec::new(),
+        })
     }
 
     /// A string field, whether stored as a scalar or as collaborative text.

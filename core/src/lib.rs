@@ -81,12 +81,15 @@ pub mod sync;
 pub mod time;
 mod version;
 
-pub use article::{Article, ArticleStatus, NewArticle, SearchHit, Verification, Visibility};
+pub use article::{
+    Article, ArticleField, ArticleStatus, NewArticle, SearchHit, Verification, Visibility,
+};
 pub use automerge::ChangeHash;
 pub use case::{
     Card, Case, CaseFilter, CaseSummary, CaseUpdate, Category, Dispute, EscalateTo, Escalation,
     Event, NewCase, Payment, Priority, Qa, Sla, SopRun, Status,
 };
+pub use doc::{Splice, TextEdit};
 pub use error::{Error, Location, Result};
 pub use exchange::Applied;
 pub use history::{Conflict, HistoryEntry};

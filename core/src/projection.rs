@@ -60,6 +60,26 @@ pub(crate) fn refresh(
     projectors.of(kind).project(tx, id, doc, updated_at)
 }
 
+/// Moves only the `updated_at` of a document's main projection row (the first of its
+/// projector's tables), for a write that changes nothing else the rows hold (see
+/// `Write::keep_projection`).
+pub(crate) fn touch(
+    projectors: &Projectors,
+    tx: &Transaction<'_>,
+    id: &DocId,
+    kind: DocKind,
+    updated_at: i64,
+) -> Result<()> {
+    let Some((table, column)) = projectors.of(kind).tables().first() else {
+        return Ok(());
+    };
+    tx.prepare_cached(&format!(
+        "UPDATE {table} SET updated_at = ?2 WHERE {column} = ?1"
+    ))?
+    .execute(rusqlite::params![id.to_string(), updated_at])?;
+    Ok(())
+}
+
 fn dump(tx: &Transaction<'_>, tables: &[(&str, &str)], id: &DocId) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for (table, col) in tables {

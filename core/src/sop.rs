@@ -33,7 +33,7 @@ pub use validate::{Violation, ViolationKind};
 pub use walk::WalkResult;
 
 use crate::case::{check_market, edit_open_case};
-use crate::doc::{DocTx, Reader};
+use crate::doc::{DocTx, Reader, Splice, Spliced, TextEdit};
 use crate::error::{Error, Result};
 use crate::id::DocId;
 use crate::store::{DocKind, Origin, Store};
@@ -395,6 +395,21 @@ fn write_definition(dt: &mut DocTx<'_>, def: &SopDefinition) -> Result<()> {
     Ok(())
 }
 
+/// Whether a node's text in `locale` is missing or blank, as the missing-text invariant sees
+/// it; reads only up to the first non-blank character.
+fn node_text_blank(r: &Reader<'_, impl ReadDoc>, text: Option<&ObjId>, locale: &str) -> bool {
+    let Some(text) = text else {
+        return true;
+    };
+    match r.get(text, locale) {
+        Some((automerge::Value::Object(ObjType::Text), t)) => {
+            !r.text_chars(&t).any(|c| !c.is_whitespace())
+        }
+        Some(_) => r.str(text, locale).is_none_or(|s| s.trim().is_empty()),
+        None => true,
+    }
+}
+
 /// After a content edit, a reviewed or published draft goes back to `draft`.
 fn back_to_draft(dt: &mut DocTx<'_>) -> Result<()> {
     let status = dt.read().str(&ObjId::Root, "status");
@@ -513,6 +528,145 @@ impl Store {
                 .ok_or_else(|| Error::not_found("sop node", node))?;
             let t = dt.map(&n, "text")?;
             dt.text(&t, locale, &format!("nodes.{node}.text.{locale}"), text)
+        })
+    }
+
+    /// Splices the text of one node in one locale: deletes `delete` characters at `pos`, then
+    /// inserts `insert` there, as one Automerge change (a keystroke). Positions count Unicode
+    /// scalar values. See [`Store::splice_sop_text_batch`].
+    ///
+    /// # Errors
+    /// As [`Store::splice_sop_text_batch`].
+    pub fn splice_sop_text(
+        &self,
+        id: &DocId,
+        node: &str,
+        locale: &str,
+        pos: usize,
+        delete: usize,
+        insert: &str,
+    ) -> Result<TextEdit> {
+        let splice = Splice {
+            pos,
+            delete,
+            insert: insert.to_string(),
+        };
+        self.splice_sop_text_batch(id, node, locale, std::slice::from_ref(&splice))
+    }
+
+    /// Applies `splices` in order to the text of one node in one locale, as one Automerge
+    /// change and one write: an editor that persists every N keystrokes sends them here.
+    ///
+    /// A keystroke costs the window the redactor reads around it plus one change, whatever the
+    /// text's length: the text is never read whole, the SOP is not materialized or re-validated,
+    /// and its projection row is rewritten only when the edit can change it (a reviewed or
+    /// published SOP going back to `draft`, or the master-locale text becoming blank or
+    /// non-blank); otherwise only the row's `updated_at` moves. Card data typed into the text
+    /// is masked in place (see the returned [`TextEdit::redacted`]). The text may become empty.
+    /// Use [`Store::set_sop_text`] to replace a text whole.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an unknown SOP or node; [`Error::Invalid`] for a bad locale or a
+    /// position or deletion past the end of the text (nothing is written then);
+    /// [`Error::Transition`] for a retired SOP.
+    pub fn splice_sop_text_batch(
+        &self,
+        id: &DocId,
+        node: &str,
+        locale: &str,
+        splices: &[Splice],
+    ) -> Result<TextEdit> {
+        if locale.is_empty() || locale.len() > 16 {
+            return Err(Error::invalid(
+                "locale",
+                "use a language tag such as es or pt-BR",
+            ));
+        }
+        self.write("sop.edit", Origin::Local, |w| {
+            let (node_map, before) = {
+                let doc = w.get(id, DocKind::Sop)?;
+                let r = Reader::new(doc, None);
+                let status = r
+                    .str(&ObjId::Root, "status")
+                    .and_then(|s| SopStatus::parse(&s))
+                    .unwrap_or(SopStatus::Draft);
+                if status == SopStatus::Retired {
+                    return Err(Error::Transition {
+                        what: format!("sop {id}"),
+                        from: "retired".into(),
+                        to: "draft".into(),
+                        reason: "a retired sop cannot be edited".into(),
+                    });
+                }
+                let n = r
+                    .map(&ObjId::Root, "nodes")
+                    .and_then(|nodes| r.map(&nodes, node))
+                    .ok_or_else(|| Error::not_found("sop node", node))?;
+                let master = r.str(&ObjId::Root, "master_locale").unwrap_or_default();
+                let text = r.map(&n, "text");
+                let blank = (master == locale).then(|| node_text_blank(&r, text.as_ref(), locale));
+                (n, (status, blank))
+            };
+            let path = format!("nodes.{node}.text.{locale}");
+            // One change for the batch, except that a splice the redactor has to rewrite
+            // starts a change of its own (see `DocTx::splice_text_unless_redacted`).
+            let mut done = 0;
+            let mut out = Spliced {
+                len: 0,
+                redacted: false,
+            };
+            let mut after;
+            loop {
+                let (next, last, blank) = w.edit(id, DocKind::Sop, |dt| {
+                    let t = dt.map(&node_map, "text")?;
+                    let mut last = None;
+                    let mut i = done;
+                    while let Some(s) = splices.get(i) {
+                        match dt.splice_text_unless_redacted(&t, locale, &path, s, i > done)? {
+                            Some(one) => last = Some(one),
+                            None => break,
+                        }
+                        i += 1;
+                    }
+                    if splices.is_empty() {
+                        let len = dt
+                            .read()
+                            .get(&t, locale)
+                            .map_or(0, |(_, o)| dt.doc().length(&o));
+                        last = Some(Spliced {
+                            len,
+                            redacted: false,
+                        });
+                    }
+                    back_to_draft(dt)?;
+                    let r = dt.read();
+                    let blank = before.1.map(|_| node_text_blank(&r, Some(&t), locale));
+                    Ok((i, last, blank))
+                })?;
+                if let Some(last) = last {
+                    out = Spliced {
+                        len: last.len,
+                        redacted: out.redacted || last.redacted,
+                    };
+                }
+                after = blank;
+                if next >= splices.len() {
+                    break;
+                }
+                done = next;
+            }
+            let (len, redacted) = (out.len, out.redacted);
+            // Only the status and the master-locale text's blankness (a violation) reach the
+            // projection row from a node text; when neither moved, the row keeps its values.
+            if before.0 == SopStatus::Draft && before.1 == after {
+                w.keep_projection(id);
+            }
+            let heads = w.held(id)?.0.get_heads();
+            Ok(TextEdit {
+                length: len as u64,
+                redacted,
+                heads,
+            })
         })
     }
 
@@ -856,5 +1010,233 @@ impl crate::projection::Projector for SopProjector {
         updated_at: i64,
     ) -> Result<Option<crate::projection::View>> {
         project(tx, id, doc, updated_at).map(|()| None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreOptions;
+
+    const SOP: &str = include_str!("sop/testdata/upi_debited_not_credited.json");
+
+    fn store(dir: &tempfile::TempDir) -> Store {
+        Store::open(
+            dir.path().join("t.db"),
+            StoreOptions {
+                site: Some("IN1".into()),
+                author: Some("priya".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    }
+
+    fn node_text(s: &Store, id: &DocId, node: &str, locale: &str) -> String {
+        s.sop(id).unwrap().definition.nodes[node].text[locale].clone()
+    }
+
+    fn projection_row(s: &Store, id: &DocId) -> (String, i64, i64) {
+        s.read(|c| {
+            Ok(c.query_row(
+                "SELECT status, violations, updated_at FROM sops WHERE id = ?1",
+                [id.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?)
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn splice_inserts_and_deletes_at_a_character_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir);
+        let sop = s.import_sop_json(SOP, "upi.json").unwrap();
+        let before = node_text(&s, &sop.id, "start", "en");
+        let at = before.find("debited").unwrap();
+        let edit = s
+            .splice_sop_text(&sop.id, "start", "en", at, 7, "charged")
+            .unwrap();
+        let after = node_text(&s, &sop.id, "start", "en");
+        assert_eq!(after, before.replace("debited", "charged"));
+        assert_eq!(edit.length, after.chars().count() as u64);
+        assert!(!edit.redacted);
+        assert_eq!(edit.heads, s.heads(&sop.id).unwrap());
+    }
+
+    #[test]
+    fn splice_positions_count_unicode_scalar_values_not_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir);
+        let sop = s.import_sop_json(SOP, "upi.json").unwrap();
+        s.set_sop_text(&sop.id, "start", "hi", "₹10 मुआवज़ा 🙂 दें")
+            .unwrap();
+        // After "₹10 " (4 chars, 6 bytes) and before the emoji (one char, four bytes).
+        s.splice_sop_text(&sop.id, "start", "hi", 4, 0, "«")
+            .unwrap();
+        let edit = s
+            .splice_sop_text(&sop.id, "start", "hi", 13, 1, "😀")
+            .unwrap();
+        let text = node_text(&s, &sop.id, "start", "hi");
+        assert_eq!(text, "₹10 «मुआवज़ा 😀 दें");
+        assert_eq!(edit.length, text.chars().count() as u64);
+    }
+
+    #[test]
+    fn splice_past_the_end_is_a_typed_error_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir);
+        let sop = s.import_sop_json(SOP, "upi.json").unwrap();
+        let heads = s.heads(&sop.id).unwrap();
+        let len = node_text(&s, &sop.id, "start", "en").chars().count();
+        for (pos, delete) in [
+            (len + 1, 0),
+            (len, 1),
+            (0, len + 1),
+            (usize::MAX, 0),
+            (1, usize::MAX),
+        ] {
+            let e = s
+                .splice_sop_text(&sop.id, "start", "en", pos, delete, "x")
+                .unwrap_err();
+            assert!(matches!(e, Error::Invalid { .. }), "{pos} {delete}: {e}");
+        }
+        let e = s
+            .splice_sop_text(&sop.id, "nowhere", "en", 0, 0, "x")
+            .unwrap_err();
+        assert!(matches!(e, Error::NotFound { .. }), "{e}");
+        assert_eq!(s.heads(&sop.id).unwrap(), heads);
+    }
+
+    #[test]
+    fn splice_may_empty_a_text_and_type_it_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir);
+        let sop = s.import_sop_json(SOP, "upi.json").unwrap();
+        let len = node_text(&s, &sop.id, "start", "en").chars().count();
+        let edit = s
+            .splice_sop_text(&sop.id, "start", "en", 0, len, "")
+            .unwrap();
+        assert_eq!(edit.length, 0);
+        let empty = s.sop(&sop.id).unwrap();
+        assert!(
+            empty.violations.iter().any(|v| v.contains("start")),
+            "{:?}",
+            empty.violations
+        );
+        // The projection counts the new violation although the splice skipped nothing it shows.
+        assert_eq!(projection_row(&s, &sop.id).1, empty.violations.len() as i64);
+        for (i, c) in "Debited?".chars().enumerate() {
+            s.splice_sop_text(&sop.id, "start", "en", i, 0, &c.to_string())
+                .unwrap();
+        }
+        assert_eq!(node_text(&s, &sop.id, "start", "en"), "Debited?");
+        assert_eq!(projection_row(&s, &sop.id).1, 0);
+        assert!(s.check_integrity().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_splice_into_a_new_locale_creates_the_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir);
+        let sop = s.import_sop_json(SOP, "upi.json").unwrap();
+        s.splice_sop_text(&sop.id, "start", "pt-BR", 0, 0, "Foi debitado?")
+            .unwrap();
+        assert_eq!(node_text(&s, &sop.id, "start", "pt-BR"), "Foi debitado?");
+    }
+
+    #[test]
+    fn a_splice_keeps_the_projection_true_and_sends_a_reviewed_sop_back_to_draft() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir);
+        let sop = s.import_sop_json(SOP, "upi.json").unwrap();
+        s.submit_sop(&sop.id).unwrap();
+        s.splice_sop_text(&sop.id, "start", "en", 0, 0, "¿")
+            .unwrap();
+        assert_eq!(projection_row(&s, &sop.id).0, "draft");
+        assert_eq!(s.sop(&sop.id).unwrap().status, SopStatus::Draft);
+        let (_, _, at) = projection_row(&s, &sop.id);
+        s.splice_sop_text(&sop.id, "start", "en", 1, 0, "x")
+            .unwrap();
+        let updated: i64 = s
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT updated_at FROM docs WHERE id = ?1",
+                    [sop.id.to_string()],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap();
+        assert!(projection_row(&s, &sop.id).2 >= at);
+        assert_eq!(projection_row(&s, &sop.id).2, updated);
+        assert!(s.check_integrity().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_retired_sop_refuses_splices() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir);
+        let sop = s.import_sop_json(SOP, "upi.json").unwrap();
+        s.retire_sop(&sop.id).unwrap();
+        let e = s
+            .splice_sop_text(&sop.id, "start", "en", 0, 0, "x")
+            .unwrap_err();
+        assert!(matches!(e, Error::Transition { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_card_number_typed_one_key_at_a_time_is_masked_by_the_key_that_completes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir);
+        let sop = s.import_sop_json(SOP, "upi.json").unwrap();
+        s.set_sop_text(&sop.id, "start", "en", "Card  was debited?")
+            .unwrap();
+        let mut redacted = false;
+        for (i, c) in "4111 1111 1111 1111".chars().enumerate() {
+            let e = s
+                .splice_sop_text(&sop.id, "start", "en", 5 + i, 0, &c.to_string())
+                .unwrap();
+            redacted |= e.redacted;
+        }
+        assert!(redacted);
+        let text = node_text(&s, &sop.id, "start", "en");
+        assert_eq!(text, "Card 411111******1111 was debited?");
+        let doc = s.load(&sop.id).unwrap().0;
+        let r = Reader::new(&*doc, None);
+        let events: Vec<String> = r
+            .list_maps(&ObjId::Root, "events")
+            .iter()
+            .filter_map(|m| r.str(m, "body"))
+            .collect();
+        assert!(
+            events
+                .iter()
+                .any(|b| b == "card_number removed from nodes.start.text.en"),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn batch_splices_make_one_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir);
+        let sop = s.import_sop_json(SOP, "upi.json").unwrap();
+        let before = s.heads(&sop.id).unwrap();
+        let splices: Vec<Splice> = "Yes"
+            .chars()
+            .enumerate()
+            .map(|(i, c)| Splice {
+                pos: i,
+                delete: 0,
+                insert: c.to_string(),
+            })
+            .collect();
+        let edit = s
+            .splice_sop_text_batch(&sop.id, "start", "en", &splices)
+            .unwrap();
+        let doc = s.load(&sop.id).unwrap().0;
+        assert_eq!(doc.get_changes(&before).len(), 1);
+        assert!(node_text(&s, &sop.id, "start", "en").starts_with("YesWas"));
+        assert_eq!(edit.heads, doc.get_heads());
     }
 }

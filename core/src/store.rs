@@ -473,6 +473,7 @@ impl Store {
                 tx: &tx,
                 docs: HashMap::new(),
                 order: Vec::new(),
+                keep_projection: Vec::new(),
                 op: op.to_string(),
                 now: self.now(),
                 views: Views::default(),
@@ -627,6 +628,8 @@ pub(crate) struct Write<'s> {
     pub tx: &'s rusqlite::Transaction<'s>,
     docs: HashMap<DocId, Held>,
     order: Vec<DocId>,
+    /// Documents whose projection rows this write cannot change (see `keep_projection`).
+    keep_projection: Vec<DocId>,
     pub op: String,
     pub now: i64,
     views: Views,
@@ -897,19 +900,27 @@ impl<'s> Write<'s> {
                 .execute(params![key, change_seq])?;
             held.stamp = change_seq;
             held.base = held.doc.get_heads();
-            let view = projection::refresh(
+            if self.keep_projection.contains(&id) {
+                projection::touch(&crate::PROJECTORS, self.tx, &id, held.kind, self.now)?;
+            } else if let Some(view) = projection::refresh(
                 &crate::PROJECTORS,
                 self.tx,
                 &id,
                 held.kind,
                 &held.doc,
                 self.now,
-            )?;
-            if let Some(view) = view {
+            )? {
                 self.views.0.insert(id, view);
             }
         }
         Ok(())
+    }
+
+    /// Tells `persist` that this write leaves `id`'s projection rows as they are but for
+    /// `updated_at`, so it does not materialize the document (a text splice: one keystroke).
+    /// The caller is responsible for that being true; `check_integrity` would catch a lie.
+    pub fn keep_projection(&mut self, id: &DocId) {
+        self.keep_projection.push(*id);
     }
 
     /// The next number in a per-store sequence (case numbers).

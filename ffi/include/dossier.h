@@ -226,6 +226,38 @@ DossierStatus dossier_sop_submit(const DossierStore *store, const char *sop_id, 
 // `store` is a live handle; `sop_id` a valid string; `out_sop` valid for a write.
 DossierStatus dossier_sop_publish(const DossierStore *store, const char *sop_id, char **out_sop);
 
+// Splices one SOP node's text in one locale: deletes `delete` characters at `pos`, then inserts
+// `insert` there, as one change (a keystroke). Positions count Unicode scalar values, not
+// bytes. `*out_edit` is `{"length": n, "redacted": bool, "heads": ["hex", ...]}`; `redacted`
+// says card data the edit completed was masked, so the text must be re-read.
+//
+// # Safety
+// `store` is a live handle; `sop_id`, `node`, `locale` and `insert` valid strings (`insert`
+// may be empty); `out_edit` valid for a write.
+DossierStatus dossier_sop_splice(const DossierStore *store,
+                                 const char *sop_id,
+                                 const char *node,
+                                 const char *locale,
+                                 uint64_t pos,
+                                 uint64_t delete_,
+                                 const char *insert,
+                                 char **out_edit);
+
+// Splices an article's `field` (`"title"` or `"body"`) in one locale, like
+// [`dossier_sop_splice`]; `*out_edit` has the same shape.
+//
+// # Safety
+// `store` is a live handle; `article_id`, `field`, `locale` and `insert` valid strings;
+// `out_edit` valid for a write.
+DossierStatus dossier_article_splice(const DossierStore *store,
+                                     const char *article_id,
+                                     const char *field,
+                                     const char *locale,
+                                     uint64_t pos,
+                                     uint64_t delete_,
+                                     const char *insert,
+                                     char **out_edit);
+
 // Walks the latest published version of an SOP with `inputs_json`, a JSON array of answers
 // and `name=value` bindings (`["Yes", "P2M", "days_since_txn=9"]`). `*out_walk` is
 // `{"version": n, "result": {"path": [...], "end": ..., "pending": ..., ...}}`.

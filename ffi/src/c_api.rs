@@ -641,6 +641,77 @@ pub unsafe extern "C" fn dossier_sop_publish(
     }
 }
 
+/// Splices one SOP node's text in one locale: deletes `delete` characters at `pos`, then inserts
+/// `insert` there, as one change (a keystroke). Positions count Unicode scalar values, not
+/// bytes. `*out_edit` is `{"length": n, "redacted": bool, "heads": ["hex", ...]}`; `redacted`
+/// says card data the edit completed was masked, so the text must be re-read.
+///
+/// # Safety
+/// `store` is a live handle; `sop_id`, `node`, `locale` and `insert` valid strings (`insert`
+/// may be empty); `out_edit` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dossier_sop_splice(
+    store: *const DossierStore,
+    sop_id: *const c_char,
+    node: *const c_char,
+    locale: *const c_char,
+    pos: u64,
+    delete: u64,
+    insert: *const c_char,
+    out_edit: *mut *mut c_char,
+) -> DossierStatus {
+    // SAFETY: every pointer is valid per this function's contract.
+    unsafe {
+        call_json(out_edit, || {
+            let id = text(sop_id, "sop id")?.parse()?;
+            let edit = self::store(store)?.splice_sop_text(
+                &id,
+                text(node, "node")?,
+                text(locale, "locale")?,
+                crate::store::index("pos", pos)?,
+                crate::store::index("delete", delete)?,
+                text(insert, "insert")?,
+            )?;
+            to_json(&edit)
+        })
+    }
+}
+
+/// Splices an article's `field` (`"title"` or `"body"`) in one locale, like
+/// [`dossier_sop_splice`]; `*out_edit` has the same shape.
+///
+/// # Safety
+/// `store` is a live handle; `article_id`, `field`, `locale` and `insert` valid strings;
+/// `out_edit` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dossier_article_splice(
+    store: *const DossierStore,
+    article_id: *const c_char,
+    field: *const c_char,
+    locale: *const c_char,
+    pos: u64,
+    delete: u64,
+    insert: *const c_char,
+    out_edit: *mut *mut c_char,
+) -> DossierStatus {
+    // SAFETY: every pointer is valid per this function's contract.
+    unsafe {
+        call_json(out_edit, || {
+            let id = text(article_id, "article id")?.parse()?;
+            let field = dossier::ArticleField::parse(text(field, "field")?)?;
+            let edit = self::store(store)?.splice_article_text(
+                &id,
+                field,
+                text(locale, "locale")?,
+                crate::store::index("pos", pos)?,
+                crate::store::index("delete", delete)?,
+                text(insert, "insert")?,
+            )?;
+            to_json(&edit)
+        })
+    }
+}
+
 /// Walks the latest published version of an SOP with `inputs_json`, a JSON array of answers
 /// and `name=value` bindings (`["Yes", "P2M", "days_since_txn=9"]`). `*out_walk` is
 /// `{"version": n, "result": {"path": [...], "end": ..., "pending": ..., ...}}`.
@@ -1149,6 +1220,110 @@ mod tests {
         let status = unsafe { dossier_case_get(std::ptr::null(), std::ptr::null(), &raw mut out) };
         assert_eq!(status, DossierStatus::Invalid);
         assert!(out.is_null());
+    }
+
+    #[test]
+    fn sop_and_article_splices_go_through_the_c_abi_with_typed_errors() {
+        use std::ffi::CString;
+        let dir = std::env::temp_dir().join(format!("dossier-c-splice-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let c = |s: &str| CString::new(s).unwrap();
+        let path = c(&dir.join("c.db").display().to_string());
+        let site = c("IN1");
+        let mut store: *mut DossierStore = std::ptr::null_mut();
+        let take = |p: *mut c_char| {
+            // SAFETY: a string this module returned, freed once.
+            let s = unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_string();
+            unsafe { dossier_string_free(p) };
+            serde_json::from_str::<serde_json::Value>(&s).unwrap()
+        };
+        // SAFETY: valid strings and output pointers; the handle is closed at the end.
+        unsafe {
+            let status = dossier_open(
+                path.as_ptr(),
+                site.as_ptr(),
+                std::ptr::null(),
+                0,
+                &raw mut store,
+            );
+            assert_eq!(status, DossierStatus::Ok);
+            let json = c(include_str!(
+                "../../core/src/sop/testdata/upi_debited_not_credited.json"
+            ));
+            let mut out: *mut c_char = std::ptr::null_mut();
+            assert_eq!(
+                dossier_sop_import(store, json.as_ptr(), &raw mut out),
+                DossierStatus::Ok
+            );
+            let sop = take(out);
+            let id = c(sop["id"].as_str().unwrap());
+            let (node, en, insert) = (c("start"), c("en"), c("So: "));
+            let status = dossier_sop_splice(
+                store,
+                id.as_ptr(),
+                node.as_ptr(),
+                en.as_ptr(),
+                0,
+                0,
+                insert.as_ptr(),
+                &raw mut out,
+            );
+            assert_eq!(status, DossierStatus::Ok);
+            let edit = take(out);
+            let text = "So: Was the customer's account debited?";
+            assert_eq!(edit["length"], text.chars().count());
+            assert_eq!(edit["redacted"], false);
+            assert_eq!(edit["heads"].as_array().unwrap().len(), 1);
+            let status = dossier_sop_splice(
+                store,
+                id.as_ptr(),
+                node.as_ptr(),
+                en.as_ptr(),
+                10_000,
+                0,
+                insert.as_ptr(),
+                &raw mut out,
+            );
+            assert_eq!(status, DossierStatus::Invalid);
+            assert!(out.is_null());
+
+            let article = c(r#"{"title": {"es": "Reembolsos"}, "body": {"es": "Texto"}}"#);
+            assert_eq!(
+                dossier_article_create(store, article.as_ptr(), &raw mut out),
+                DossierStatus::Ok
+            );
+            let a = take(out);
+            let aid = c(a["id"].as_str().unwrap());
+            let (body, es, card) = (c("body"), c("es"), c(" 4111 1111 1111 1111"));
+            let status = dossier_article_splice(
+                store,
+                aid.as_ptr(),
+                body.as_ptr(),
+                es.as_ptr(),
+                5,
+                0,
+                card.as_ptr(),
+                &raw mut out,
+            );
+            assert_eq!(status, DossierStatus::Ok);
+            let edit = take(out);
+            assert_eq!(edit["redacted"], true);
+            assert_eq!(edit["length"], "Texto 411111******1111".chars().count());
+            let bad = c("summary");
+            let status = dossier_article_splice(
+                store,
+                aid.as_ptr(),
+                bad.as_ptr(),
+                es.as_ptr(),
+                0,
+                0,
+                card.as_ptr(),
+                &raw mut out,
+            );
+            assert_eq!(status, DossierStatus::Invalid);
+            dossier_close(store);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -18,9 +18,9 @@ pub use dossier::sop::{NodeKind, Outcome, OutcomeResult, Violation};
 pub use dossier::sync::Side;
 pub use dossier::{Action, PluginInfo, Trigger};
 pub use dossier::{
-    ArticleStatus, Card, Category, Conflict, Dispute, DocId, DocKind, Durability, Escalation,
-    Event, Origin, Payment, Priority, PublishedVersion, Qa, SearchHit, Sla, SopRun, SopStatus,
-    SopSummary, Status, Verification, Visibility,
+    ArticleField, ArticleStatus, Card, Category, Conflict, Dispute, DocId, DocKind, Durability,
+    Escalation, Event, Origin, Payment, Priority, PublishedVersion, Qa, SearchHit, Sla, SopRun,
+    SopStatus, SopSummary, Status, Verification, Visibility,
 };
 
 use crate::error::DossierError;
@@ -111,6 +111,15 @@ pub enum ArticleStatus {
     Outdated,
     /// Withdrawn.
     Retired,
+}
+
+/// Which text of an article a splice edits.
+#[uniffi::remote(Enum)]
+pub enum ArticleField {
+    /// The title in one locale.
+    Title,
+    /// The body in one locale.
+    Body,
 }
 
 /// Who may see an article.
@@ -1609,6 +1618,29 @@ impl From<dossier::doctor::CardDataScan> for CardDataScan {
                     },
                 })
                 .collect(),
+        }
+    }
+}
+
+/// What a text splice left behind (`splice_sop_text`, `splice_article_text`): enough for an
+/// editor to carry on without re-reading the document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, uniffi::Record)]
+pub struct TextEdit {
+    /// The text's length afterwards, in Unicode scalar values.
+    pub length: u64,
+    /// Whether card data was masked: the stored text then differs from what was asked for,
+    /// and an editor showing it must re-read it.
+    pub redacted: bool,
+    /// The document's heads (hex) after the change.
+    pub heads: Vec<String>,
+}
+
+impl From<dossier::TextEdit> for TextEdit {
+    fn from(e: dossier::TextEdit) -> Self {
+        TextEdit {
+            length: e.length,
+            redacted: e.redacted,
+            heads: e.heads.iter().map(ToString::to_string).collect(),
         }
     }
 }

@@ -15,13 +15,14 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, RwLock, Weak};
 
-use dossier::{ArticleStatus, ChangeHash, DocId};
+use dossier::{ArticleField, ArticleStatus, ChangeHash, DocId};
 
 use crate::error::DossierError;
 use crate::records::{
     Applied, Article, BundleReport, CardDataScan, Case, CaseFilter, CaseSummary, CaseUpdate,
     ChangeNotice, Conflict, DocRef, ExportedBundle, HistoryEntry, MergeReport, NewArticle, NewCase,
-    OpenOptions, Peer, SearchHit, Sop, SopSummary, SopWalk, SyncReport, Violation, WalkResult,
+    OpenOptions, Peer, SearchHit, Sop, SopSummary, SopWalk, SyncReport, TextEdit, Violation,
+    WalkResult,
 };
 use crate::records::{DryRun, PluginInfo, Trigger};
 use crate::task::blocking;
@@ -97,6 +98,11 @@ fn scopes(text: &[String]) -> Result<Vec<dossier::sync::Scope>> {
         .iter()
         .map(|s| s.parse())
         .collect::<Result<_, dossier::Error>>()?)
+}
+
+/// A position or count from the other side, as this platform's `usize`.
+pub(crate) fn index(what: &str, n: u64) -> Result<usize> {
+    usize::try_from(n).map_err(|_| DossierError::invalid(what, "too large"))
 }
 
 fn heads(hex: &[String]) -> Result<Vec<ChangeHash>> {
@@ -268,6 +274,62 @@ impl Store {
         Ok(self
             .core()?
             .set_sop_text(&self::id(&id)?, &node, &locale, &text)?
+            .into())
+    }
+
+    /// Splices one node's text in one locale: deletes `delete` characters at `pos`, then
+    /// inserts `insert` there, as one change (a keystroke). Positions count Unicode scalar
+    /// values (not UTF-16 units: convert a Kotlin/Swift index first). Card data the edit
+    /// completes is masked in place (`redacted` in the answer); the text may become empty.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown node; `Invalid` for a position or deletion past the end of the
+    /// text or a bad locale; `Transition` for a retired SOP.
+    pub fn splice_sop_text(
+        &self,
+        id: String,
+        node: String,
+        locale: String,
+        pos: u64,
+        delete: u64,
+        insert: String,
+    ) -> Result<TextEdit> {
+        Ok(self
+            .core()?
+            .splice_sop_text(
+                &self::id(&id)?,
+                &node,
+                &locale,
+                index("pos", pos)?,
+                index("delete", delete)?,
+                &insert,
+            )?
+            .into())
+    }
+
+    /// Splices an article's title or body in one locale, like [`Store::splice_sop_text`].
+    ///
+    /// # Errors
+    /// `Invalid` for a position or deletion past the end of the text or a bad locale.
+    pub fn splice_article_text(
+        &self,
+        id: String,
+        field: ArticleField,
+        locale: String,
+        pos: u64,
+        delete: u64,
+        insert: String,
+    ) -> Result<TextEdit> {
+        Ok(self
+            .core()?
+            .splice_article_text(
+                &self::id(&id)?,
+                field,
+                &locale,
+                index("pos", pos)?,
+                index("delete", delete)?,
+                &insert,
+            )?
             .into())
     }
 

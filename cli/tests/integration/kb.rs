@@ -161,3 +161,50 @@ fn with_json_a_bad_article_file_gives_the_json_path_as_fields() {
         "{v}"
     );
 }
+
+#[test]
+fn kb_splice_edits_a_title_or_body_at_a_position() {
+    let env = Env::init("MX1");
+    let file = env.write(
+        "one.json",
+        &serde_json::to_string(&serde_json::json!({
+            "title": {"es": "Reembolso"},
+            "body": {"es": "El reembolso tarda 10 días."}
+        }))
+        .expect("json"),
+    );
+    let ids = env.json(&["kb", "add", &file]);
+    let id = ids[0].as_str().expect("an id").to_string();
+    let out = env.ok(&[
+        "kb",
+        "splice",
+        &id,
+        "--field",
+        "title",
+        "--locale",
+        "es",
+        "--at",
+        "9",
+        "--insert",
+        " rechazado",
+    ]);
+    assert!(out.contains("now 19 characters"), "{out}");
+    let v = env.json(&[
+        "kb", "splice", &id, "--field", "body", "--locale", "es", "--at", "19", "--delete", "2",
+        "--insert", "5",
+    ]);
+    assert_eq!(v["length"], 26);
+    let a = env.json(&["kb", "show", &id]);
+    assert_eq!(a["title"]["es"], "Reembolso rechazado");
+    assert_eq!(a["body"]["es"], "El reembolso tarda 5 días.");
+    // The search index follows the splice.
+    let hits = env.json(&["kb", "search", "rechazado"]);
+    assert_eq!(hits.as_array().map(Vec::len), Some(1), "{hits}");
+    let out = env.fail(
+        &[
+            "kb", "splice", &id, "--field", "summary", "--locale", "es", "--at", "0",
+        ],
+        2,
+    );
+    assert!(out.stderr.contains("title, body"), "{out:?}");
+}

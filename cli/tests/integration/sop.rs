@@ -533,3 +533,71 @@ fn sop_edit_changes_text_and_structure_and_reports_new_problems() {
     );
     assert_eq!(env.ok(&["sop", "validate", &id]).trim(), "valid");
 }
+
+#[test]
+fn sop_splice_edits_one_node_text_at_a_position_and_masks_card_numbers() {
+    let env = Env::init("MX1");
+    let file = env.write("tree.json", &tree(|_| {}));
+    let (id, _) = import(&env, &file);
+    // "Did the refund arrive?" → "Did the bank refund arrive?"
+    let out = env.ok(&[
+        "sop", "splice", &id, "--node", "q", "--locale", "en", "--at", "8", "--insert", "bank ",
+    ]);
+    assert_eq!(
+        out.trim(),
+        format!("spliced node q (en) of {id}: now 27 characters")
+    );
+    // Delete "bank " again, then replace "arrive" with "land", as JSON.
+    env.ok(&[
+        "sop", "splice", &id, "--node", "q", "--locale", "en", "--at", "8", "--delete", "5",
+    ]);
+    let v = env.json(&[
+        "sop", "splice", &id, "--node", "q", "--locale", "en", "--at", "15", "--delete", "6",
+        "--insert", "land",
+    ]);
+    assert_eq!(v["length"], 20);
+    assert_eq!(v["redacted"], false);
+    assert_eq!(v["heads"].as_array().map(Vec::len), Some(1));
+    let sop = env.json(&["sop", "show", &id]);
+    assert_eq!(
+        sop["definition"]["nodes"]["q"]["text"]["en"],
+        "Did the refund land?"
+    );
+    // A card number typed into the text is masked, and the output says so.
+    let out = env.ok(&[
+        "sop",
+        "splice",
+        &id,
+        "--node",
+        "q",
+        "--locale",
+        "en",
+        "--at",
+        "0",
+        "--insert",
+        "4111 1111 1111 1111 ",
+    ]);
+    assert!(out.contains("card data masked"), "{out}");
+    let sop = env.json(&["sop", "show", &id]);
+    assert_eq!(
+        sop["definition"]["nodes"]["q"]["text"]["en"],
+        "411111******1111 Did the refund land?"
+    );
+    // Past the end: a user error naming the position, and nothing written.
+    let out = env.fail(
+        &[
+            "sop", "splice", &id, "--node", "q", "--locale", "en", "--at", "999", "--insert", "x",
+        ],
+        1,
+    );
+    assert!(
+        out.stderr.contains("999 is past the end of the text"),
+        "{out:?}"
+    );
+    env.fail(
+        &[
+            "sop", "splice", &id, "--node", "nope", "--locale", "en", "--at", "0",
+        ],
+        1,
+    );
+}

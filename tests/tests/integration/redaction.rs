@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use dossier::{CaseUpdate, Category, NewArticle, NewCase, Payment};
 use dossier_tests::{
-    Cards, TestClock, digit_runs, luhn_complete, open_site, plant_card_in_history,
+    Cards, TestClock, UPI_SOP, digit_runs, luhn_complete, open_site, plant_card_in_history,
     raw_bytes_contain, store_files,
 };
 
@@ -263,6 +263,7 @@ fn store_functions_taking_text() -> BTreeMap<String, String> {
         "StoreOptions",
         "Scope",
         "&Store",
+        "Splice",
     ];
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/src");
     let mut files = Vec::new();
@@ -613,6 +614,61 @@ fn every_public_write_entry_point_redacts_every_text_parameter() {
     let _ = store.set_sop_text(&sop.id, &node, &cards.token("set_sop_text: locale"), "x");
     let _ = store.set_sop_text(&sop.id, &cards.token("set_sop_text: node"), "en", "x");
     driven.insert("set_sop_text");
+    // A pasted card number (one splice), and every text parameter given one.
+    store
+        .splice_sop_text(
+            &sop.id,
+            &node,
+            &base.master_locale,
+            0,
+            0,
+            &cards.text("splice_sop_text"),
+        )
+        .unwrap();
+    let _ = store.splice_sop_text(
+        &sop.id,
+        &node,
+        &cards.token("splice_sop_text: locale"),
+        0,
+        0,
+        "x",
+    );
+    let _ = store.splice_sop_text(
+        &sop.id,
+        &cards.token("splice_sop_text: node"),
+        "en",
+        0,
+        0,
+        "x",
+    );
+    driven.insert("splice_sop_text");
+    // In a batch, a number typed one character per splice.
+    let typed = cards.next("splice_sop_text_batch");
+    let splices: Vec<dossier::Splice> = typed
+        .chars()
+        .enumerate()
+        .map(|(i, c)| dossier::Splice {
+            pos: i,
+            delete: 0,
+            insert: c.to_string(),
+        })
+        .collect();
+    store
+        .splice_sop_text_batch(&sop.id, &node, &base.master_locale, &splices)
+        .unwrap();
+    let _ = store.splice_sop_text_batch(
+        &sop.id,
+        &node,
+        &cards.token("splice_sop_text_batch: locale"),
+        &splices,
+    );
+    let _ = store.splice_sop_text_batch(
+        &sop.id,
+        &cards.token("splice_sop_text_batch: node"),
+        "en",
+        &splices,
+    );
+    driven.insert("splice_sop_text_batch");
     let mut new_node = base.nodes[&node].clone();
     new_node.text.insert(
         cards.token("upsert_sop_node: locale"),
@@ -700,6 +756,20 @@ fn every_public_write_entry_point_redacts_every_text_parameter() {
         .unwrap();
     let _ = store.edit_article(&a.id, &cards.token("edit_article: locale"), Some("t"), None);
     driven.insert("edit_article");
+    for field in [dossier::ArticleField::Title, dossier::ArticleField::Body] {
+        store
+            .splice_article_text(&a.id, field, "es", 0, 0, &cards.text("splice_article_text"))
+            .unwrap();
+        let _ = store.splice_article_text(
+            &a.id,
+            field,
+            &cards.token("splice_article_text: locale"),
+            0,
+            0,
+            "x",
+        );
+    }
+    driven.insert("splice_article_text");
 
     // Plugins: a package with card numbers in its manifest, and every action a plugin can ask
     // for. The match has no wildcard: a new action fails to compile here until it is driven.
@@ -1036,4 +1106,177 @@ fn store_files_are_private_and_a_store_others_can_write_is_refused() {
     let err = dossier::Store::open(&db, dossier::StoreOptions::default()).unwrap_err();
     assert!(matches!(err, dossier::Error::InsecureFile { .. }), "{err}");
     assert!(err.to_string().contains("chmod 600"), "{err}");
+}
+
+/// Every document of the file as automerge itself loads it (snapshot plus pending changes).
+fn load_every_doc(db: &std::path::Path) -> Vec<automerge::Automerge> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut docs = conn.prepare("SELECT id, snapshot FROM docs").unwrap();
+    let rows: Vec<(String, Vec<u8>)> = docs
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    rows.into_iter()
+        .map(|(id, snapshot)| {
+            let mut doc = automerge::Automerge::load(&snapshot).unwrap();
+            let mut changes = conn
+                .prepare("SELECT bytes FROM changes WHERE doc_id = ?1 ORDER BY seq")
+                .unwrap();
+            let pending: Vec<Vec<u8>> = changes
+                .query_map([&id], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            for bytes in pending {
+                doc.load_incremental(&bytes).unwrap();
+            }
+            doc
+        })
+        .collect()
+}
+
+/// Every text object of `doc` as it was after each change of its history.
+fn every_text_version(doc: &automerge::Automerge) -> Vec<String> {
+    use automerge::{ObjType, ReadDoc, Value};
+    fn walk(
+        doc: &automerge::Automerge,
+        obj: &automerge::ObjId,
+        heads: &[automerge::ChangeHash],
+        out: &mut Vec<String>,
+    ) {
+        let props: Vec<automerge::Prop> = match doc.object_type(obj) {
+            Ok(ObjType::Map) => doc.keys_at(obj, heads).map(Into::into).collect(),
+            Ok(ObjType::List) => (0..doc.length_at(obj, heads)).map(Into::into).collect(),
+            _ => Vec::new(),
+        };
+        for p in props {
+            if let Ok(Some((Value::Object(t), id))) = doc.get_at(obj, p, heads) {
+                if t == ObjType::Text {
+                    out.push(doc.text_at(&id, heads).unwrap());
+                } else {
+                    walk(doc, &id, heads, out);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for change in doc.get_changes(&[]) {
+        walk(doc, &automerge::ROOT, &[change.hash()], &mut out);
+    }
+    out
+}
+
+#[test]
+fn a_card_number_typed_one_character_at_a_time_through_splices_is_never_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::new();
+    let store = open_site(dir.path(), "IN1", "priya", &clock);
+    let sop = store.import_sop_json(UPI_SOP, "upi.json").unwrap();
+    let node = "start";
+    let text =
+        |s: &dossier::Store| s.sop(&sop.id).unwrap().definition.nodes[node].text["en"].clone();
+    // Like an editor: the cursor follows the text, which shrinks when a run is masked.
+    let type_at = |at: usize, typed: &str| {
+        let mut cursor = at;
+        let mut len = text(&store).chars().count() as u64;
+        for c in typed.chars() {
+            let e = store
+                .splice_sop_text(&sop.id, node, "en", cursor, 0, &c.to_string())
+                .unwrap();
+            cursor = (cursor as i64 + e.length as i64 - len as i64) as usize;
+            len = e.length;
+        }
+    };
+    // In the middle of a sentence: "Was the |customer's account debited?"
+    type_at(8, "4111 1111 1111 1111 ");
+    assert!(
+        text(&store).contains("411111******1111 customer"),
+        "{}",
+        text(&store)
+    );
+    // Appended, one key at a time, after digits already in the text.
+    let end = text(&store).chars().count();
+    type_at(end, " Amex 3782 822463");
+    let end = text(&store).chars().count();
+    type_at(end, " 10005");
+    assert!(!text(&store).contains("10005"), "{}", text(&store));
+    // Typed in front of digits already in the text (the window reaches to the right too).
+    let t = text(&store);
+    let at = t.chars().count();
+    type_at(at, " ref 1111 1111 1111");
+    type_at(at + 5, "5555 5555 5555 4444 ");
+    let t = text(&store);
+    assert!(!dossier::redact::contains_sensitive(&t), "{t}");
+    // A delete that joins two runs into a card number is judged like an insert.
+    let at = text(&store).chars().count();
+    type_at(at, " 4111 1111 1111 111.1");
+    assert!(text(&store).ends_with(" 4111 1111 1111 111.1"));
+    let edit = store
+        .splice_sop_text(&sop.id, node, "en", at + 19, 1, "")
+        .unwrap();
+    assert!(edit.redacted);
+    assert!(
+        text(&store).ends_with(" 411111******1111"),
+        "{}",
+        text(&store)
+    );
+
+    // Whole deletes of the masked runs keep working; the article body takes the same path.
+    let article = store
+        .create_article(NewArticle {
+            title: [("es".to_string(), "Reembolsos".to_string())].into(),
+            body: [("es".to_string(), "Tarjeta: ".to_string())].into(),
+            ..Default::default()
+        })
+        .unwrap();
+    for (i, c) in "3782-822463-10005".chars().enumerate() {
+        store
+            .splice_article_text(
+                &article.id,
+                dossier::ArticleField::Body,
+                "es",
+                9 + i,
+                0,
+                &c.to_string(),
+            )
+            .unwrap();
+    }
+    let body = store.article(&article.id).unwrap().body["es"].clone();
+    assert!(body.starts_with("Tarjeta: 378282*****0005"), "{body}");
+    drop(store);
+
+    let cards = ["4111111111111111", "378282246310005", "5555555555554444"];
+    // Not in any version of any text the document ever had...
+    let db = dir.path().join("IN1.db");
+    for doc in load_every_doc(&db) {
+        for version in every_text_version(&doc) {
+            let runs = digit_runs(version.as_bytes());
+            assert!(
+                !dossier::redact::contains_sensitive(&version),
+                "a version held card data: {version}"
+            );
+            for card in cards {
+                assert!(!runs.iter().any(|r| r.contains(card)), "{version}");
+            }
+        }
+        // ...nor in the saved document, deleted characters included...
+        let runs = digit_runs(&doc.save_nocompress());
+        for card in cards {
+            assert!(!runs.iter().any(|r| r.contains(card)), "{runs:?}");
+        }
+    }
+    // ...nor in the database files.
+    let mut runs = Vec::new();
+    for f in store_files(&db) {
+        runs.extend(digit_runs(&std::fs::read(f).unwrap()));
+    }
+    for card in cards {
+        assert!(!runs.iter().any(|r| r.contains(card)), "{card} in {runs:?}");
+    }
+    let store = open_site(dir.path(), "IN1", "priya", &clock);
+    assert!(store.scan_card_data().unwrap().is_clean());
+    assert!(store.check_integrity().unwrap().is_empty());
 }

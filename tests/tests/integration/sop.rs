@@ -249,3 +249,36 @@ fn a_run_on_a_case_of_a_market_the_sop_does_not_cover_needs_the_override() {
     a.record_sop_run(&es.number, &sop.id, &inputs(&["No"]))
         .unwrap();
 }
+
+#[test]
+fn concurrent_splices_on_two_stores_merge_character_by_character() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::new();
+    let a = open_site(dir.path(), "IN1", "priya", &clock);
+    let b = open_site(dir.path(), "IN2", "ravi", &clock);
+    let sop = a.import_sop_json(UPI_SOP, "upi.json").unwrap();
+    b.pull_from(&a).unwrap();
+    let text =
+        |s: &dossier::Store| s.sop(&sop.id).unwrap().definition.nodes["start"].text["en"].clone();
+    let original = text(&a);
+    assert_eq!(original, "Was the customer's account debited?");
+    // Priya types "bank " before "account", one key per write; Ravi, offline, replaces
+    // "debited" with "charged" and types at the very end.
+    for (i, c) in "bank ".chars().enumerate() {
+        a.splice_sop_text(&sop.id, "start", "en", 19 + i, 0, &c.to_string())
+            .unwrap();
+    }
+    b.splice_sop_text(&sop.id, "start", "en", 27, 7, "charged")
+        .unwrap();
+    for (i, c) in " (today)".chars().enumerate() {
+        b.splice_sop_text(&sop.id, "start", "en", 35 + i, 0, &c.to_string())
+            .unwrap();
+    }
+    a.pull_from(&b).unwrap();
+    b.pull_from(&a).unwrap();
+    let merged = "Was the customer's bank account charged? (today)";
+    assert_eq!(text(&a), merged);
+    assert_eq!(text(&b), merged);
+    assert!(a.conflicts(&sop.id).unwrap().is_empty());
+    assert!(a.check_integrity().unwrap().is_empty());
+}
