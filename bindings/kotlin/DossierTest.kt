@@ -126,6 +126,15 @@ fun `a case is created edited and listed with card numbers masked`() = Sites().u
     eq(case.escalations.single().to, "psp_bank")
     case = s.mx.setSla(case.number, "resolution", 4_102_444_800_000)
     eq(case.slaDueAt, 4_102_444_800_000)
+    // One call, one change: a status, a note, an escalation and an SLA deadline together.
+    val changes = s.mx.history(case.id).size
+    case = s.mx.updateCase(case.number, CaseUpdate(priority = Priority.URGENT,
+        note = "Asked the customer for the UTR", escalateTo = "risk", escalationReason = "second debit",
+        slaDue = mapOf("first_reply" to 4_102_444_800_000)))
+    eq(s.mx.history(case.id).size, changes + 1)
+    eq(case.escalations.map { it.to }, listOf("psp_bank", "risk"))
+    eq(case.events.last().kind, "note")
+    eq(case.sla["first_reply"]?.dueAt, 4_102_444_800_000)
     s.newCase(s.mx, "Another one")
     eq(s.mx.listCases(CaseFilter()).size, 2)
     eq(s.mx.listCases(CaseFilter(status = Status.OPEN, tag = "p2m")).map { it.number }, listOf("MX1-1"))

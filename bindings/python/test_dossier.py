@@ -139,6 +139,23 @@ class TwoSites(unittest.TestCase):
         case = self.mx.mark_sla_met(case.number, "resolution")
         self.assertIsNotNone(case.sla["resolution"].met_at)
 
+        # One call, one change: a status, a note, an escalation and an SLA deadline together.
+        changes = len(self.mx.history(case.id))
+        case = self.mx.update_case(
+            case.number,
+            CaseUpdate(priority=Priority.URGENT, note="Asked the customer for the UTR", public_note=True,
+                       escalate_to="risk", escalation_reason="second debit",
+                       sla_due={"first_reply": 4_102_444_800_000}),
+        )
+        self.assertEqual(len(self.mx.history(case.id)), changes + 1)
+        self.assertEqual(case.priority, Priority.URGENT)
+        self.assertEqual([e.to for e in case.escalations], ["psp_bank", "risk"])
+        self.assertEqual(case.events[-1].kind, "note")
+        self.assertEqual(case.events[-1].visibility, "public")
+        self.assertEqual(case.sla["first_reply"].due_at, 4_102_444_800_000)
+        with self.assertRaises(DossierError.Invalid):
+            self.mx.update_case(case.number, CaseUpdate(escalate_to="risk"))
+
         self.new_case(self.mx, subject="Another one")
         self.assertEqual(len(self.mx.list_cases(CaseFilter())), 2)
         rows = self.mx.list_cases(CaseFilter(status=Status.OPEN, market="IN-UPI", tag="p2m"))
@@ -409,7 +426,7 @@ class TwoSites(unittest.TestCase):
 
     def test_a_full_store_refuses_writes_with_disk_full_and_keeps_what_it_has(self):
         small = os.path.join(self.dir.name, "small.db")
-        store = Store.open(small, OpenOptions(site="MX9", max_file_bytes=256 * 1024))
+        store = Store.open(small, OpenOptions(site="MX9", max_file_bytes=512 * 1024))
         stored = []
         with self.assertRaises(DossierError.DiskFull) as full:
             for n in range(500):

@@ -1327,6 +1327,72 @@ mod tests {
     }
 
     #[test]
+    fn a_case_update_with_a_note_an_escalation_and_an_sla_is_one_change_through_the_c_abi() {
+        use std::ffi::CString;
+        let dir = std::env::temp_dir().join(format!("dossier-c-update-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let c = |s: &str| CString::new(s).unwrap();
+        let path = c(&dir.join("c.db").display().to_string());
+        let site = c("MX1");
+        let mut store: *mut DossierStore = std::ptr::null_mut();
+        let take = |p: *mut c_char| {
+            // SAFETY: a string this module returned, freed once.
+            let s = unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_string();
+            unsafe { dossier_string_free(p) };
+            serde_json::from_str::<serde_json::Value>(&s).unwrap()
+        };
+        // SAFETY: valid strings and output pointers; the handle is closed at the end.
+        unsafe {
+            let status = dossier_open(
+                path.as_ptr(),
+                site.as_ptr(),
+                std::ptr::null(),
+                0,
+                &raw mut store,
+            );
+            assert_eq!(status, DossierStatus::Ok);
+            let new =
+                c(r#"{"market": "IN-UPI", "category": "failed_payment", "subject": "Debited"}"#);
+            let mut out: *mut c_char = std::ptr::null_mut();
+            assert_eq!(
+                dossier_case_create(store, new.as_ptr(), &raw mut out),
+                DossierStatus::Ok
+            );
+            let number = c(take(out)["number"].as_str().unwrap());
+            let update = c(
+                r#"{"status": "open", "note": "Called the bank", "escalate_to": "risk",
+                "escalation_reason": "second debit", "sla_due": {"resolution": 4102444800000}}"#,
+            );
+            assert_eq!(
+                dossier_case_update(store, number.as_ptr(), update.as_ptr(), &raw mut out),
+                DossierStatus::Ok
+            );
+            let case = take(out);
+            assert_eq!(case["status"], "open");
+            assert_eq!(case["escalations"][0]["to"], "risk");
+            assert_eq!(case["sla"]["resolution"]["due_at"], 4_102_444_800_000_i64);
+            let kinds: Vec<&str> = case["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["kind"].as_str().unwrap())
+                .collect();
+            assert_eq!(
+                kinds,
+                ["created", "status_changed", "escalated", "sla_set", "note"]
+            );
+            // An escalation without its reason is refused, and nothing is written.
+            let half = c(r#"{"note": "x", "escalate_to": "risk"}"#);
+            assert_eq!(
+                dossier_case_update(store, number.as_ptr(), half.as_ptr(), &raw mut out),
+                DossierStatus::Invalid
+            );
+            dossier_close(store);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn json_errors_do_not_echo_the_values_that_were_sent() {
         let Err(e) = from_json::<dossier::NewCase>("new case", r#"{"market": 4111111111111111}"#)
         else {

@@ -733,16 +733,16 @@ impl TryFrom<CaseUpdate> for dossier::CaseUpdate {
             (Some(to), Some(reason)) => Some(dossier::EscalateTo { to, reason }),
             (None, None) => None,
             (Some(_), None) => {
-                return Err(dossier::Error::invalid(
-                    "escalation_reason",
-                    "is required with escalate_to",
-                ));
+                return Err(dossier::Error::Invalid {
+                    field: "escalation_reason".into(),
+                    reason: "is required with escalate_to".into(),
+                });
             }
             (None, Some(_)) => {
-                return Err(dossier::Error::invalid(
-                    "escalate_to",
-                    "is required with escalation_reason",
-                ));
+                return Err(dossier::Error::Invalid {
+                    field: "escalate_to".into(),
+                    reason: "is required with escalation_reason".into(),
+                });
             }
         };
         let assignee = if u.unassign {

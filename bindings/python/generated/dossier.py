@@ -640,6 +640,10 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_dossier_ffi_checksum_method_store_site() != 54519:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_dossier_ffi_checksum_method_store_splice_article_text() != 55329:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_dossier_ffi_checksum_method_store_splice_sop_text() != 14305:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_dossier_ffi_checksum_method_store_submit_sop() != 64495:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_dossier_ffi_checksum_method_store_subscribe() != 20430:
@@ -652,7 +656,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_dossier_ffi_checksum_method_store_untrust_publisher() != 23836:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_dossier_ffi_checksum_method_store_update_case() != 42857:
+    if lib.uniffi_dossier_ffi_checksum_method_store_update_case() != 53367:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_dossier_ffi_checksum_method_store_validate_sop() != 5757:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -819,6 +823,12 @@ _UniffiLib.uniffi_dossier_ffi_checksum_method_store_shutdown.restype = ctypes.c_
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_site.argtypes = (
 )
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_site.restype = ctypes.c_uint16
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_splice_article_text.argtypes = (
+)
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_splice_article_text.restype = ctypes.c_uint16
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_splice_sop_text.argtypes = (
+)
+_UniffiLib.uniffi_dossier_ffi_checksum_method_store_splice_sop_text.restype = ctypes.c_uint16
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_submit_sop.argtypes = (
 )
 _UniffiLib.uniffi_dossier_ffi_checksum_method_store_submit_sop.restype = ctypes.c_uint16
@@ -1125,6 +1135,28 @@ _UniffiLib.uniffi_dossier_ffi_fn_method_store_site.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_dossier_ffi_fn_method_store_site.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_splice_article_text.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_splice_article_text.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_splice_sop_text.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_dossier_ffi_fn_method_store_splice_sop_text.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_dossier_ffi_fn_method_store_submit_sop.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -4252,12 +4284,43 @@ class _UniffiFfiConverterOptionalTypePayment(_UniffiConverterRustBuffer):
         else:
             raise InternalError("Unexpected flag byte for optional type")
 
+class _UniffiFfiConverterMapStringInt64(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, items):
+        for (key, value) in items.items():
+            _UniffiFfiConverterString.check_lower(key)
+            _UniffiFfiConverterInt64.check_lower(value)
+
+    @classmethod
+    def write(cls, items, buf):
+        buf.write_i32(len(items))
+        for (key, value) in items.items():
+            _UniffiFfiConverterString.write(key, buf)
+            _UniffiFfiConverterInt64.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative map size")
+
+        # It would be nice to use a dict comprehension,
+        # but in Python 3.7 and before the evaluation order is not according to spec,
+        # so we we're reading the value before the key.
+        # This loop makes the order explicit: first reading the key, then the value.
+        d = {}
+        for i in range(count):
+            key = _UniffiFfiConverterString.read(buf)
+            val = _UniffiFfiConverterInt64.read(buf)
+            d[key] = val
+        return d
+
 @dataclass
 class CaseUpdate:
     """
     A change to a case; every field left empty leaves that part of the case alone.
 """
-    def __init__(self, *, status:typing.Optional[Status] = None, priority:typing.Optional[Priority] = None, assignee:typing.Optional[str] = None, unassign:bool = False, category:typing.Optional[Category] = None, subcategory:typing.Optional[str] = None, root_cause:typing.Optional[str] = None, add_tags:typing.List[str] = _DEFAULT, remove_tags:typing.List[str] = _DEFAULT, set_fields:dict[str, str] = _DEFAULT, remove_fields:typing.List[str] = _DEFAULT, payment:typing.Optional[Payment] = None, dispute:typing.Optional[Dispute] = None, problem:typing.Optional[str] = None):
+    def __init__(self, *, status:typing.Optional[Status] = None, priority:typing.Optional[Priority] = None, assignee:typing.Optional[str] = None, unassign:bool = False, category:typing.Optional[Category] = None, subcategory:typing.Optional[str] = None, root_cause:typing.Optional[str] = None, add_tags:typing.List[str] = _DEFAULT, remove_tags:typing.List[str] = _DEFAULT, set_fields:dict[str, str] = _DEFAULT, remove_fields:typing.List[str] = _DEFAULT, payment:typing.Optional[Payment] = None, dispute:typing.Optional[Dispute] = None, problem:typing.Optional[str] = None, note:typing.Optional[str] = None, public_note:bool = False, escalate_to:typing.Optional[str] = None, escalation_reason:typing.Optional[str] = None, sla_due:dict[str, int] = _DEFAULT, sla_met:typing.List[str] = _DEFAULT):
         self.status = status
         self.priority = priority
         self.assignee = assignee
@@ -4284,12 +4347,24 @@ class CaseUpdate:
         self.payment = payment
         self.dispute = dispute
         self.problem = problem
+        self.note = note
+        self.public_note = public_note
+        self.escalate_to = escalate_to
+        self.escalation_reason = escalation_reason
+        if sla_due is _DEFAULT:
+            self.sla_due = {}
+        else:
+            self.sla_due = sla_due
+        if sla_met is _DEFAULT:
+            self.sla_met = []
+        else:
+            self.sla_met = sla_met
         
         
 
     
     def __str__(self):
-        return "CaseUpdate(status={}, priority={}, assignee={}, unassign={}, category={}, subcategory={}, root_cause={}, add_tags={}, remove_tags={}, set_fields={}, remove_fields={}, payment={}, dispute={}, problem={})".format(self.status, self.priority, self.assignee, self.unassign, self.category, self.subcategory, self.root_cause, self.add_tags, self.remove_tags, self.set_fields, self.remove_fields, self.payment, self.dispute, self.problem)
+        return "CaseUpdate(status={}, priority={}, assignee={}, unassign={}, category={}, subcategory={}, root_cause={}, add_tags={}, remove_tags={}, set_fields={}, remove_fields={}, payment={}, dispute={}, problem={}, note={}, public_note={}, escalate_to={}, escalation_reason={}, sla_due={}, sla_met={})".format(self.status, self.priority, self.assignee, self.unassign, self.category, self.subcategory, self.root_cause, self.add_tags, self.remove_tags, self.set_fields, self.remove_fields, self.payment, self.dispute, self.problem, self.note, self.public_note, self.escalate_to, self.escalation_reason, self.sla_due, self.sla_met)
     def __eq__(self, other):
         if self.status != other.status:
             return False
@@ -4319,6 +4394,18 @@ class CaseUpdate:
             return False
         if self.problem != other.problem:
             return False
+        if self.note != other.note:
+            return False
+        if self.public_note != other.public_note:
+            return False
+        if self.escalate_to != other.escalate_to:
+            return False
+        if self.escalation_reason != other.escalation_reason:
+            return False
+        if self.sla_due != other.sla_due:
+            return False
+        if self.sla_met != other.sla_met:
+            return False
         return True
 
 class _UniffiFfiConverterTypeCaseUpdate(_UniffiConverterRustBuffer):
@@ -4339,6 +4426,12 @@ class _UniffiFfiConverterTypeCaseUpdate(_UniffiConverterRustBuffer):
             payment=_UniffiFfiConverterOptionalTypePayment.read(buf),
             dispute=_UniffiFfiConverterOptionalTypeDispute.read(buf),
             problem=_UniffiFfiConverterOptionalString.read(buf),
+            note=_UniffiFfiConverterOptionalString.read(buf),
+            public_note=_UniffiFfiConverterBoolean.read(buf),
+            escalate_to=_UniffiFfiConverterOptionalString.read(buf),
+            escalation_reason=_UniffiFfiConverterOptionalString.read(buf),
+            sla_due=_UniffiFfiConverterMapStringInt64.read(buf),
+            sla_met=_UniffiFfiConverterSequenceString.read(buf),
         )
 
     @staticmethod
@@ -4357,6 +4450,12 @@ class _UniffiFfiConverterTypeCaseUpdate(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalTypePayment.check_lower(value.payment)
         _UniffiFfiConverterOptionalTypeDispute.check_lower(value.dispute)
         _UniffiFfiConverterOptionalString.check_lower(value.problem)
+        _UniffiFfiConverterOptionalString.check_lower(value.note)
+        _UniffiFfiConverterBoolean.check_lower(value.public_note)
+        _UniffiFfiConverterOptionalString.check_lower(value.escalate_to)
+        _UniffiFfiConverterOptionalString.check_lower(value.escalation_reason)
+        _UniffiFfiConverterMapStringInt64.check_lower(value.sla_due)
+        _UniffiFfiConverterSequenceString.check_lower(value.sla_met)
 
     @staticmethod
     def write(value, buf):
@@ -4374,6 +4473,12 @@ class _UniffiFfiConverterTypeCaseUpdate(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalTypePayment.write(value.payment, buf)
         _UniffiFfiConverterOptionalTypeDispute.write(value.dispute, buf)
         _UniffiFfiConverterOptionalString.write(value.problem, buf)
+        _UniffiFfiConverterOptionalString.write(value.note, buf)
+        _UniffiFfiConverterBoolean.write(value.public_note, buf)
+        _UniffiFfiConverterOptionalString.write(value.escalate_to, buf)
+        _UniffiFfiConverterOptionalString.write(value.escalation_reason, buf)
+        _UniffiFfiConverterMapStringInt64.write(value.sla_due, buf)
+        _UniffiFfiConverterSequenceString.write(value.sla_met, buf)
 
 @dataclass
 class DocRef:
@@ -7139,6 +7244,52 @@ class _UniffiFfiConverterTypeSyncReport(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt64.write(value.bytes_received, buf)
         _UniffiFfiConverterBoolean.write(value.completed, buf)
 
+@dataclass
+class TextEdit:
+    """
+    What a text splice left behind (`splice_sop_text`, `splice_article_text`): enough for an
+    editor to carry on without re-reading the document.
+"""
+    def __init__(self, *, length:int, redacted:bool, heads:typing.List[str]):
+        self.length = length
+        self.redacted = redacted
+        self.heads = heads
+        
+        
+
+    
+    def __str__(self):
+        return "TextEdit(length={}, redacted={}, heads={})".format(self.length, self.redacted, self.heads)
+    def __eq__(self, other):
+        if self.length != other.length:
+            return False
+        if self.redacted != other.redacted:
+            return False
+        if self.heads != other.heads:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeTextEdit(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return TextEdit(
+            length=_UniffiFfiConverterUInt64.read(buf),
+            redacted=_UniffiFfiConverterBoolean.read(buf),
+            heads=_UniffiFfiConverterSequenceString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterUInt64.check_lower(value.length)
+        _UniffiFfiConverterBoolean.check_lower(value.redacted)
+        _UniffiFfiConverterSequenceString.check_lower(value.heads)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterUInt64.write(value.length, buf)
+        _UniffiFfiConverterBoolean.write(value.redacted, buf)
+        _UniffiFfiConverterSequenceString.write(value.heads, buf)
+
 
 
 
@@ -7309,6 +7460,55 @@ class _UniffiFfiConverterTypeViolation(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalString.write(value.node, buf)
         _UniffiFfiConverterTypeViolationKind.write(value.kind, buf)
         _UniffiFfiConverterString.write(value.message, buf)
+
+
+
+
+
+
+class ArticleField(enum.Enum):
+    """
+    Which text of an article a splice edits.
+"""
+    
+    TITLE = 0
+    """
+    The title in one locale.
+"""
+    
+    BODY = 1
+    """
+    The body in one locale.
+"""
+    
+
+
+class _UniffiFfiConverterTypeArticleField(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return ArticleField.TITLE
+        if variant == 2:
+            return ArticleField.BODY
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == ArticleField.TITLE:
+            return
+        if value == ArticleField.BODY:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == ArticleField.TITLE:
+            buf.write_i32(1)
+        if value == ArticleField.BODY:
+            buf.write_i32(2)
+
+
 
 
 
@@ -8613,6 +8813,26 @@ class StoreProtocol(typing.Protocol):
         `Closed`.
 """
         raise NotImplementedError
+    def splice_article_text(self, id: str,field: ArticleField,locale: str,pos: int,delete: int,insert: str) -> TextEdit:
+        """
+        Splices an article's title or body in one locale, like [`Store::splice_sop_text`].
+
+        # Errors
+        `Invalid` for a position or deletion past the end of the text or a bad locale.
+"""
+        raise NotImplementedError
+    def splice_sop_text(self, id: str,node: str,locale: str,pos: int,delete: int,insert: str) -> TextEdit:
+        """
+        Splices one node's text in one locale: deletes `delete` characters at `pos`, then
+        inserts `insert` there, as one change (a keystroke). Positions count Unicode scalar
+        values (not UTF-16 units: convert a Kotlin/Swift index first). Card data the edit
+        completes is masked in place (`redacted` in the answer); the text may become empty.
+
+        # Errors
+        `NotFound` for an unknown node; `Invalid` for a position or deletion past the end of the
+        text or a bad locale; `Transition` for a retired SOP.
+"""
+        raise NotImplementedError
     def submit_sop(self, id: str) -> Sop:
         """
         Sends a draft for review.
@@ -8669,10 +8889,12 @@ class StoreProtocol(typing.Protocol):
         raise NotImplementedError
     def update_case(self, key: str,update: CaseUpdate) -> Case:
         """
-        Applies `update` as one change.
+        Applies `update` as one change in one transaction: fields, status, a note, an escalation
+        and SLA changes together.
 
         # Errors
-        `CaseClosed` for a closed case; `Invalid` for bad values.
+        `CaseClosed` for a closed case; `Invalid` for bad values; `NotFound` for an SLA metric
+        marked met that was never set.
 """
         raise NotImplementedError
     def validate_sop(self, id: str) -> typing.List[Violation]:
@@ -9726,6 +9948,82 @@ class Store(StoreProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def splice_article_text(self, id: str,field: ArticleField,locale: str,pos: int,delete: int,insert: str) -> TextEdit:
+        """
+        Splices an article's title or body in one locale, like [`Store::splice_sop_text`].
+
+        # Errors
+        `Invalid` for a position or deletion past the end of the text or a bad locale.
+"""
+        
+        _UniffiFfiConverterString.check_lower(id)
+
+        _UniffiFfiConverterTypeArticleField.check_lower(field)
+
+        _UniffiFfiConverterString.check_lower(locale)
+
+        _UniffiFfiConverterUInt64.check_lower(pos)
+
+        _UniffiFfiConverterUInt64.check_lower(delete)
+
+        _UniffiFfiConverterString.check_lower(insert)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(id),
+            _UniffiFfiConverterTypeArticleField.lower(field),
+            _UniffiFfiConverterString.lower(locale),
+            _UniffiFfiConverterUInt64.lower(pos),
+            _UniffiFfiConverterUInt64.lower(delete),
+            _UniffiFfiConverterString.lower(insert),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeTextEdit.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDossierError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_dossier_ffi_fn_method_store_splice_article_text,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def splice_sop_text(self, id: str,node: str,locale: str,pos: int,delete: int,insert: str) -> TextEdit:
+        """
+        Splices one node's text in one locale: deletes `delete` characters at `pos`, then
+        inserts `insert` there, as one change (a keystroke). Positions count Unicode scalar
+        values (not UTF-16 units: convert a Kotlin/Swift index first). Card data the edit
+        completes is masked in place (`redacted` in the answer); the text may become empty.
+
+        # Errors
+        `NotFound` for an unknown node; `Invalid` for a position or deletion past the end of the
+        text or a bad locale; `Transition` for a retired SOP.
+"""
+        
+        _UniffiFfiConverterString.check_lower(id)
+
+        _UniffiFfiConverterString.check_lower(node)
+
+        _UniffiFfiConverterString.check_lower(locale)
+
+        _UniffiFfiConverterUInt64.check_lower(pos)
+
+        _UniffiFfiConverterUInt64.check_lower(delete)
+
+        _UniffiFfiConverterString.check_lower(insert)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(id),
+            _UniffiFfiConverterString.lower(node),
+            _UniffiFfiConverterString.lower(locale),
+            _UniffiFfiConverterUInt64.lower(pos),
+            _UniffiFfiConverterUInt64.lower(delete),
+            _UniffiFfiConverterString.lower(insert),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeTextEdit.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDossierError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_dossier_ffi_fn_method_store_splice_sop_text,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def submit_sop(self, id: str) -> Sop:
         """
         Sends a draft for review.
@@ -9862,10 +10160,12 @@ class Store(StoreProtocol):
         return _uniffi_lift_return(_uniffi_ffi_result)
     def update_case(self, key: str,update: CaseUpdate) -> Case:
         """
-        Applies `update` as one change.
+        Applies `update` as one change in one transaction: fields, status, a note, an escalation
+        and SLA changes together.
 
         # Errors
-        `CaseClosed` for a closed case; `Invalid` for bad values.
+        `CaseClosed` for a closed case; `Invalid` for bad values; `NotFound` for an SLA metric
+        marked met that was never set.
 """
         
         _UniffiFfiConverterString.check_lower(key)
@@ -10003,6 +10303,7 @@ __all__ = [
     "SopStatus",
     "NodeKind",
     "ViolationKind",
+    "ArticleField",
     "DossierError",
     "ListenerError",
     "Applied",
@@ -10050,6 +10351,7 @@ __all__ = [
     "WalkResult",
     "SopWalk",
     "SyncReport",
+    "TextEdit",
     "Violation",
     "Subscription",
     "SubscriptionProtocol",

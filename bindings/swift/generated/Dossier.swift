@@ -997,6 +997,26 @@ public protocol StoreProtocol: AnyObject, Sendable {
     func site() throws  -> String
     
     /**
+     * Splices an article's title or body in one locale, like [`Store::splice_sop_text`].
+     *
+     * # Errors
+     * `Invalid` for a position or deletion past the end of the text or a bad locale.
+     */
+    func spliceArticleText(id: String, field: ArticleField, locale: String, pos: UInt64, delete: UInt64, insert: String) throws  -> TextEdit
+    
+    /**
+     * Splices one node's text in one locale: deletes `delete` characters at `pos`, then
+     * inserts `insert` there, as one change (a keystroke). Positions count Unicode scalar
+     * values (not UTF-16 units: convert a Kotlin/Swift index first). Card data the edit
+     * completes is masked in place (`redacted` in the answer); the text may become empty.
+     *
+     * # Errors
+     * `NotFound` for an unknown node; `Invalid` for a position or deletion past the end of the
+     * text or a bad locale; `Transition` for a retired SOP.
+     */
+    func spliceSopText(id: String, node: String, locale: String, pos: UInt64, delete: UInt64, insert: String) throws  -> TextEdit
+    
+    /**
      * Sends a draft for review.
      *
      * # Errors
@@ -1051,10 +1071,12 @@ public protocol StoreProtocol: AnyObject, Sendable {
     func untrustPublisher(publicKey: String) throws 
     
     /**
-     * Applies `update` as one change.
+     * Applies `update` as one change in one transaction: fields, status, a note, an escalation
+     * and SLA changes together.
      *
      * # Errors
-     * `CaseClosed` for a closed case; `Invalid` for bad values.
+     * `CaseClosed` for a closed case; `Invalid` for bad values; `NotFound` for an SLA metric
+     * marked met that was never set.
      */
     func updateCase(key: String, update: CaseUpdate) throws  -> Case
     
@@ -1885,6 +1907,52 @@ open func site()throws  -> String  {
 }
     
     /**
+     * Splices an article's title or body in one locale, like [`Store::splice_sop_text`].
+     *
+     * # Errors
+     * `Invalid` for a position or deletion past the end of the text or a bad locale.
+     */
+open func spliceArticleText(id: String, field: ArticleField, locale: String, pos: UInt64, delete: UInt64, insert: String)throws  -> TextEdit  {
+    return try  FfiConverterTypeTextEdit_lift(try rustCallWithError(FfiConverterTypeDossierError_lift) {
+        uniffiCallStatus in
+    uniffi_dossier_ffi_fn_method_store_splice_article_text(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(id),
+        FfiConverterTypeArticleField_lower(field),
+        FfiConverterString.lower(locale),
+        FfiConverterUInt64.lower(pos),
+        FfiConverterUInt64.lower(delete),
+        FfiConverterString.lower(insert),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Splices one node's text in one locale: deletes `delete` characters at `pos`, then
+     * inserts `insert` there, as one change (a keystroke). Positions count Unicode scalar
+     * values (not UTF-16 units: convert a Kotlin/Swift index first). Card data the edit
+     * completes is masked in place (`redacted` in the answer); the text may become empty.
+     *
+     * # Errors
+     * `NotFound` for an unknown node; `Invalid` for a position or deletion past the end of the
+     * text or a bad locale; `Transition` for a retired SOP.
+     */
+open func spliceSopText(id: String, node: String, locale: String, pos: UInt64, delete: UInt64, insert: String)throws  -> TextEdit  {
+    return try  FfiConverterTypeTextEdit_lift(try rustCallWithError(FfiConverterTypeDossierError_lift) {
+        uniffiCallStatus in
+    uniffi_dossier_ffi_fn_method_store_splice_sop_text(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(id),
+        FfiConverterString.lower(node),
+        FfiConverterString.lower(locale),
+        FfiConverterUInt64.lower(pos),
+        FfiConverterUInt64.lower(delete),
+        FfiConverterString.lower(insert),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Sends a draft for review.
      *
      * # Errors
@@ -1991,10 +2059,12 @@ open func untrustPublisher(publicKey: String)throws   {try rustCallWithError(Ffi
 }
     
     /**
-     * Applies `update` as one change.
+     * Applies `update` as one change in one transaction: fields, status, a note, an escalation
+     * and SLA changes together.
      *
      * # Errors
-     * `CaseClosed` for a closed case; `Invalid` for bad values.
+     * `CaseClosed` for a closed case; `Invalid` for bad values; `NotFound` for an SLA metric
+     * marked met that was never set.
      */
 open func updateCase(key: String, update: CaseUpdate)throws  -> Case  {
     return try  FfiConverterTypeCase_lift(try rustCallWithError(FfiConverterTypeDossierError_lift) {
@@ -3529,6 +3599,30 @@ public struct CaseUpdate: Equatable, Hashable {
      * Parent problem (number or id).
      */
     public var problem: String?
+    /**
+     * A note added to the timeline in the same change.
+     */
+    public var note: String?
+    /**
+     * The note is visible to the customer.
+     */
+    public var publicNote: Bool
+    /**
+     * Escalate to this team in the same change (needs `escalation_reason`).
+     */
+    public var escalateTo: String?
+    /**
+     * Why the case is escalated.
+     */
+    public var escalationReason: String?
+    /**
+     * SLA metrics to set the due time of (milliseconds since the epoch).
+     */
+    public var slaDue: [String: Int64]
+    /**
+     * SLA metrics met now.
+     */
+    public var slaMet: [String]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3574,7 +3668,25 @@ public struct CaseUpdate: Equatable, Hashable {
          */dispute: Dispute? = nil, 
         /**
          * Parent problem (number or id).
-         */problem: String? = nil) {
+         */problem: String? = nil, 
+        /**
+         * A note added to the timeline in the same change.
+         */note: String? = nil, 
+        /**
+         * The note is visible to the customer.
+         */publicNote: Bool = false, 
+        /**
+         * Escalate to this team in the same change (needs `escalation_reason`).
+         */escalateTo: String? = nil, 
+        /**
+         * Why the case is escalated.
+         */escalationReason: String? = nil, 
+        /**
+         * SLA metrics to set the due time of (milliseconds since the epoch).
+         */slaDue: [String: Int64] = [:], 
+        /**
+         * SLA metrics met now.
+         */slaMet: [String] = []) {
         self.status = status
         self.priority = priority
         self.assignee = assignee
@@ -3589,6 +3701,12 @@ public struct CaseUpdate: Equatable, Hashable {
         self.payment = payment
         self.dispute = dispute
         self.problem = problem
+        self.note = note
+        self.publicNote = publicNote
+        self.escalateTo = escalateTo
+        self.escalationReason = escalationReason
+        self.slaDue = slaDue
+        self.slaMet = slaMet
     }
 
     
@@ -3620,7 +3738,13 @@ public struct FfiConverterTypeCaseUpdate: FfiConverterRustBuffer {
                 removeFields: FfiConverterSequenceString.read(from: &buf), 
                 payment: FfiConverterOptionTypePayment.read(from: &buf), 
                 dispute: FfiConverterOptionTypeDispute.read(from: &buf), 
-                problem: FfiConverterOptionString.read(from: &buf)
+                problem: FfiConverterOptionString.read(from: &buf), 
+                note: FfiConverterOptionString.read(from: &buf), 
+                publicNote: FfiConverterBool.read(from: &buf), 
+                escalateTo: FfiConverterOptionString.read(from: &buf), 
+                escalationReason: FfiConverterOptionString.read(from: &buf), 
+                slaDue: FfiConverterDictionaryStringInt64.read(from: &buf), 
+                slaMet: FfiConverterSequenceString.read(from: &buf)
         )
     }
 
@@ -3639,6 +3763,12 @@ public struct FfiConverterTypeCaseUpdate: FfiConverterRustBuffer {
         FfiConverterOptionTypePayment.write(value.payment, into: &buf)
         FfiConverterOptionTypeDispute.write(value.dispute, into: &buf)
         FfiConverterOptionString.write(value.problem, into: &buf)
+        FfiConverterOptionString.write(value.note, into: &buf)
+        FfiConverterBool.write(value.publicNote, into: &buf)
+        FfiConverterOptionString.write(value.escalateTo, into: &buf)
+        FfiConverterOptionString.write(value.escalationReason, into: &buf)
+        FfiConverterDictionaryStringInt64.write(value.slaDue, into: &buf)
+        FfiConverterSequenceString.write(value.slaMet, into: &buf)
     }
 }
 
@@ -6732,6 +6862,88 @@ public func FfiConverterTypeSyncReport_lower(_ value: SyncReport) -> RustBuffer 
 
 
 /**
+ * What a text splice left behind (`splice_sop_text`, `splice_article_text`): enough for an
+ * editor to carry on without re-reading the document.
+ */
+public struct TextEdit: Equatable, Hashable {
+    /**
+     * The text's length afterwards, in Unicode scalar values.
+     */
+    public var length: UInt64
+    /**
+     * Whether card data was masked: the stored text then differs from what was asked for,
+     * and an editor showing it must re-read it.
+     */
+    public var redacted: Bool
+    /**
+     * The document's heads (hex) after the change.
+     */
+    public var heads: [String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The text's length afterwards, in Unicode scalar values.
+         */length: UInt64, 
+        /**
+         * Whether card data was masked: the stored text then differs from what was asked for,
+         * and an editor showing it must re-read it.
+         */redacted: Bool, 
+        /**
+         * The document's heads (hex) after the change.
+         */heads: [String]) {
+        self.length = length
+        self.redacted = redacted
+        self.heads = heads
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TextEdit: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTextEdit: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TextEdit {
+        return
+            try TextEdit(
+                length: FfiConverterUInt64.read(from: &buf), 
+                redacted: FfiConverterBool.read(from: &buf), 
+                heads: FfiConverterSequenceString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TextEdit, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.length, into: &buf)
+        FfiConverterBool.write(value.redacted, into: &buf)
+        FfiConverterSequenceString.write(value.heads, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTextEdit_lift(_ buf: RustBuffer) throws -> TextEdit {
+    return try FfiConverterTypeTextEdit.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTextEdit_lower(_ value: TextEdit) -> RustBuffer {
+    return FfiConverterTypeTextEdit.lower(value)
+}
+
+
+/**
  * An article's verification schedule.
  */
 public struct Verification: Equatable, Hashable {
@@ -7393,6 +7605,81 @@ public func FfiConverterTypeAction_lift(_ buf: RustBuffer) throws -> Action {
 #endif
 public func FfiConverterTypeAction_lower(_ value: Action) -> RustBuffer {
     return FfiConverterTypeAction.lower(value)
+}
+
+
+
+/**
+ * Which text of an article a splice edits.
+ */
+
+public enum ArticleField: Equatable, Hashable {
+    
+    /**
+     * The title in one locale.
+     */
+    case title
+    /**
+     * The body in one locale.
+     */
+    case body
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ArticleField: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeArticleField: FfiConverterRustBuffer {
+    typealias SwiftType = ArticleField
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ArticleField {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .title
+        
+        case 2: return .body
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ArticleField, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .title:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .body:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeArticleField_lift(_ buf: RustBuffer) throws -> ArticleField {
+    return try FfiConverterTypeArticleField.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeArticleField_lower(_ value: ArticleField) -> RustBuffer {
+    return FfiConverterTypeArticleField.lower(value)
 }
 
 
@@ -10662,6 +10949,32 @@ fileprivate struct FfiConverterSequenceTypeTrigger: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterDictionaryStringInt64: FfiConverterRustBuffer {
+    public static func write(_ value: [String: Int64], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for (key, value) in value {
+            FfiConverterString.write(key, into: &buf)
+            FfiConverterInt64.write(value, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String: Int64] {
+        let len: Int32 = try readInt(&buf)
+        var dict = [String: Int64]()
+        dict.reserveCapacity(Int(len))
+        for _ in 0..<len {
+            let key = try FfiConverterString.read(from: &buf)
+            let value = try FfiConverterInt64.read(from: &buf)
+            dict[key] = value
+        }
+        return dict
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterDictionaryStringString: FfiConverterRustBuffer {
     public static func write(_ value: [String: String], into buf: inout [UInt8]) {
         let len = Int32(value.count)
@@ -10940,6 +11253,12 @@ private let initializationResult: InitializationResult = {
     if (uniffi_dossier_ffi_checksum_method_store_site() != 54519) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_dossier_ffi_checksum_method_store_splice_article_text() != 55329) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_dossier_ffi_checksum_method_store_splice_sop_text() != 14305) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_dossier_ffi_checksum_method_store_submit_sop() != 64495) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -10958,7 +11277,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_dossier_ffi_checksum_method_store_untrust_publisher() != 23836) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_dossier_ffi_checksum_method_store_update_case() != 42857) {
+    if (uniffi_dossier_ffi_checksum_method_store_update_case() != 53367) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_dossier_ffi_checksum_method_store_validate_sop() != 5757) {

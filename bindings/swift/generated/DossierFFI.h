@@ -484,6 +484,16 @@ void uniffi_dossier_ffi_fn_method_store_shutdown(uint64_t ptr, RustCallStatus *_
 RustBuffer uniffi_dossier_ffi_fn_method_store_site(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_SPLICE_ARTICLE_TEXT
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_SPLICE_ARTICLE_TEXT
+RustBuffer uniffi_dossier_ffi_fn_method_store_splice_article_text(uint64_t ptr, RustBuffer id, RustBuffer field, RustBuffer locale, uint64_t pos, uint64_t delete, RustBuffer insert, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_SPLICE_SOP_TEXT
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_SPLICE_SOP_TEXT
+RustBuffer uniffi_dossier_ffi_fn_method_store_splice_sop_text(uint64_t ptr, RustBuffer id, RustBuffer node, RustBuffer locale, uint64_t pos, uint64_t delete, RustBuffer insert, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_SUBMIT_SOP
 #define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_FN_METHOD_STORE_SUBMIT_SOP
 RustBuffer uniffi_dossier_ffi_fn_method_store_submit_sop(uint64_t ptr, RustBuffer id, RustCallStatus *_Nonnull out_status
@@ -1063,6 +1073,18 @@ uint16_t uniffi_dossier_ffi_checksum_method_store_shutdown(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_SITE
 #define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_SITE
 uint16_t uniffi_dossier_ffi_checksum_method_store_site(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_SPLICE_ARTICLE_TEXT
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_SPLICE_ARTICLE_TEXT
+uint16_t uniffi_dossier_ffi_checksum_method_store_splice_article_text(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_SPLICE_SOP_TEXT
+#define UNIFFI_FFIDEF_UNIFFI_DOSSIER_FFI_CHECKSUM_METHOD_STORE_SPLICE_SOP_TEXT
+uint16_t uniffi_dossier_ffi_checksum_method_store_splice_sop_text(void
     
 );
 #endif

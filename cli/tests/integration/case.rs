@@ -162,6 +162,59 @@ fn a_case_is_opened_listed_shown_updated_and_noted_in_text_and_json() {
 }
 
 #[test]
+fn case_update_takes_a_note_an_escalation_and_slas_in_one_change() {
+    let env = Env::init("MX1");
+    new_upi_case(&env);
+    let history = |env: &Env| {
+        env.json(&["case", "show", "MX1-1", "--history"])["history"]
+            .as_array()
+            .map(Vec::len)
+    };
+    let before = history(&env);
+    let case = env.json(&[
+        "case",
+        "update",
+        "MX1-1",
+        "--status",
+        "open",
+        "--note",
+        "Called the bank; refund initiated",
+        "--public",
+        "--escalate",
+        "psp_bank",
+        "--reason",
+        "no reversal after T+1",
+        "--sla",
+        "first_reply=+4h",
+        "--sla",
+        "resolution=2030-01-01T00:00:00Z",
+    ]);
+    assert_eq!(case["status"], "open");
+    assert_eq!(case["escalations"][0]["to"], "psp_bank");
+    assert_eq!(case["sla"]["resolution"]["due_at"], 1_893_456_000_000_i64);
+    assert!(case["sla"]["first_reply"]["due_at"].is_i64(), "{case}");
+    let last = &case["events"].as_array().expect("events").last().cloned();
+    assert_eq!(
+        last.as_ref().map(|e| e["kind"].clone()),
+        Some("note".into())
+    );
+    assert_eq!(
+        last.as_ref().map(|e| e["visibility"].clone()),
+        Some("public".into())
+    );
+    assert_eq!(
+        history(&env),
+        before.map(|b| b + 1),
+        "one command, one change"
+    );
+    // Met, in a second call; --reason without --escalate is bad usage.
+    let case = env.json(&["case", "update", "MX1-1", "--sla-met", "first_reply"]);
+    assert!(case["sla"]["first_reply"]["met_at"].is_i64(), "{case}");
+    env.fail(&["case", "update", "MX1-1", "--reason", "why"], 2);
+    env.fail(&["case", "update", "MX1-1", "--sla", "first_reply"], 2);
+}
+
+#[test]
 fn an_unknown_case_is_a_user_error() {
     let env = Env::init("MX1");
     let out = env.fail(&["case", "show", "MX1-99"], 1);

@@ -788,6 +788,10 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_dossier_ffi_checksum_method_store_site(
     ): Int
+    external fun uniffi_dossier_ffi_checksum_method_store_splice_article_text(
+    ): Int
+    external fun uniffi_dossier_ffi_checksum_method_store_splice_sop_text(
+    ): Int
     external fun uniffi_dossier_ffi_checksum_method_store_submit_sop(
     ): Int
     external fun uniffi_dossier_ffi_checksum_method_store_subscribe(
@@ -924,6 +928,10 @@ internal object UniffiLib {
     external fun uniffi_dossier_ffi_fn_method_store_shutdown(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_dossier_ffi_fn_method_store_site(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_dossier_ffi_fn_method_store_splice_article_text(`ptr`: Long,`id`: RustBuffer.ByValue,`field`: RustBuffer.ByValue,`locale`: RustBuffer.ByValue,`pos`: Long,`delete`: Long,`insert`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_dossier_ffi_fn_method_store_splice_sop_text(`ptr`: Long,`id`: RustBuffer.ByValue,`node`: RustBuffer.ByValue,`locale`: RustBuffer.ByValue,`pos`: Long,`delete`: Long,`insert`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_dossier_ffi_fn_method_store_submit_sop(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1198,6 +1206,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_dossier_ffi_checksum_method_store_site() and 0xFFFF) != 54519) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_dossier_ffi_checksum_method_store_splice_article_text() and 0xFFFF) != 55329) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_dossier_ffi_checksum_method_store_splice_sop_text() and 0xFFFF) != 14305) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_dossier_ffi_checksum_method_store_submit_sop() and 0xFFFF) != 64495) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1216,7 +1230,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_dossier_ffi_checksum_method_store_untrust_publisher() and 0xFFFF) != 23836) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_dossier_ffi_checksum_method_store_update_case() and 0xFFFF) != 42857) {
+    if ((lib.uniffi_dossier_ffi_checksum_method_store_update_case() and 0xFFFF) != 53367) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_dossier_ffi_checksum_method_store_validate_sop() and 0xFFFF) != 5757) {
@@ -2126,6 +2140,26 @@ public interface StoreInterface {
     fun `site`(): kotlin.String
     
     /**
+     * Splices an article's title or body in one locale, like [`Store::splice_sop_text`].
+     *
+     * # Errors
+     * `Invalid` for a position or deletion past the end of the text or a bad locale.
+     */
+    fun `spliceArticleText`(`id`: kotlin.String, `field`: ArticleField, `locale`: kotlin.String, `pos`: kotlin.ULong, `delete`: kotlin.ULong, `insert`: kotlin.String): TextEdit
+    
+    /**
+     * Splices one node's text in one locale: deletes `delete` characters at `pos`, then
+     * inserts `insert` there, as one change (a keystroke). Positions count Unicode scalar
+     * values (not UTF-16 units: convert a Kotlin/Swift index first). Card data the edit
+     * completes is masked in place (`redacted` in the answer); the text may become empty.
+     *
+     * # Errors
+     * `NotFound` for an unknown node; `Invalid` for a position or deletion past the end of the
+     * text or a bad locale; `Transition` for a retired SOP.
+     */
+    fun `spliceSopText`(`id`: kotlin.String, `node`: kotlin.String, `locale`: kotlin.String, `pos`: kotlin.ULong, `delete`: kotlin.ULong, `insert`: kotlin.String): TextEdit
+    
+    /**
      * Sends a draft for review.
      *
      * # Errors
@@ -2180,10 +2214,12 @@ public interface StoreInterface {
     fun `untrustPublisher`(`publicKey`: kotlin.String)
     
     /**
-     * Applies `update` as one change.
+     * Applies `update` as one change in one transaction: fields, status, a note, an escalation
+     * and SLA changes together.
      *
      * # Errors
-     * `CaseClosed` for a closed case; `Invalid` for bad values.
+     * `CaseClosed` for a closed case; `Invalid` for bad values; `NotFound` for an SLA metric
+     * marked met that was never set.
      */
     fun `updateCase`(`key`: kotlin.String, `update`: CaseUpdate): Case
     
@@ -3258,6 +3294,62 @@ open class Store: Disposable, AutoCloseable, StoreInterface
 
     
     /**
+     * Splices an article's title or body in one locale, like [`Store::splice_sop_text`].
+     *
+     * # Errors
+     * `Invalid` for a position or deletion past the end of the text or a bad locale.
+     */
+    @Throws(DossierException::class)override fun `spliceArticleText`(`id`: kotlin.String, `field`: ArticleField, `locale`: kotlin.String, `pos`: kotlin.ULong, `delete`: kotlin.ULong, `insert`: kotlin.String): TextEdit {
+            return FfiConverterTypeTextEdit.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DossierException) { _status ->
+    UniffiLib.uniffi_dossier_ffi_fn_method_store_splice_article_text(
+        it,
+        
+        FfiConverterString.lower(`id`),
+        FfiConverterTypeArticleField.lower(`field`),
+        FfiConverterString.lower(`locale`),
+        FfiConverterULong.lower(`pos`),
+        FfiConverterULong.lower(`delete`),
+        FfiConverterString.lower(`insert`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Splices one node's text in one locale: deletes `delete` characters at `pos`, then
+     * inserts `insert` there, as one change (a keystroke). Positions count Unicode scalar
+     * values (not UTF-16 units: convert a Kotlin/Swift index first). Card data the edit
+     * completes is masked in place (`redacted` in the answer); the text may become empty.
+     *
+     * # Errors
+     * `NotFound` for an unknown node; `Invalid` for a position or deletion past the end of the
+     * text or a bad locale; `Transition` for a retired SOP.
+     */
+    @Throws(DossierException::class)override fun `spliceSopText`(`id`: kotlin.String, `node`: kotlin.String, `locale`: kotlin.String, `pos`: kotlin.ULong, `delete`: kotlin.ULong, `insert`: kotlin.String): TextEdit {
+            return FfiConverterTypeTextEdit.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DossierException) { _status ->
+    UniffiLib.uniffi_dossier_ffi_fn_method_store_splice_sop_text(
+        it,
+        
+        FfiConverterString.lower(`id`),
+        FfiConverterString.lower(`node`),
+        FfiConverterString.lower(`locale`),
+        FfiConverterULong.lower(`pos`),
+        FfiConverterULong.lower(`delete`),
+        FfiConverterString.lower(`insert`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Sends a draft for review.
      *
      * # Errors
@@ -3395,10 +3487,12 @@ open class Store: Disposable, AutoCloseable, StoreInterface
 
     
     /**
-     * Applies `update` as one change.
+     * Applies `update` as one change in one transaction: fields, status, a note, an escalation
+     * and SLA changes together.
      *
      * # Errors
-     * `CaseClosed` for a closed case; `Invalid` for bad values.
+     * `CaseClosed` for a closed case; `Invalid` for bad values; `NotFound` for an SLA metric
+     * marked met that was never set.
      */
     @Throws(DossierException::class)override fun `updateCase`(`key`: kotlin.String, `update`: CaseUpdate): Case {
             return FfiConverterTypeCase.lift(
@@ -4793,6 +4887,36 @@ data class CaseUpdate (
      * Parent problem (number or id).
      */
     var `problem`: kotlin.String? = null 
+    , 
+    /**
+     * A note added to the timeline in the same change.
+     */
+    var `note`: kotlin.String? = null 
+    , 
+    /**
+     * The note is visible to the customer.
+     */
+    var `publicNote`: kotlin.Boolean = false 
+    , 
+    /**
+     * Escalate to this team in the same change (needs `escalation_reason`).
+     */
+    var `escalateTo`: kotlin.String? = null 
+    , 
+    /**
+     * Why the case is escalated.
+     */
+    var `escalationReason`: kotlin.String? = null 
+    , 
+    /**
+     * SLA metrics to set the due time of (milliseconds since the epoch).
+     */
+    var `slaDue`: Map<kotlin.String, kotlin.Long> = mapOf() 
+    , 
+    /**
+     * SLA metrics met now.
+     */
+    var `slaMet`: List<kotlin.String> = listOf() 
     
 ){
     
@@ -4823,6 +4947,12 @@ public object FfiConverterTypeCaseUpdate: FfiConverterRustBuffer<CaseUpdate> {
             FfiConverterOptionalTypePayment.read(buf),
             FfiConverterOptionalTypeDispute.read(buf),
             FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterMapStringLong.read(buf),
+            FfiConverterSequenceString.read(buf),
         )
     }
 
@@ -4840,7 +4970,13 @@ public object FfiConverterTypeCaseUpdate: FfiConverterRustBuffer<CaseUpdate> {
             FfiConverterSequenceString.allocationSize(value.`removeFields`) +
             FfiConverterOptionalTypePayment.allocationSize(value.`payment`) +
             FfiConverterOptionalTypeDispute.allocationSize(value.`dispute`) +
-            FfiConverterOptionalString.allocationSize(value.`problem`)
+            FfiConverterOptionalString.allocationSize(value.`problem`) +
+            FfiConverterOptionalString.allocationSize(value.`note`) +
+            FfiConverterBoolean.allocationSize(value.`publicNote`) +
+            FfiConverterOptionalString.allocationSize(value.`escalateTo`) +
+            FfiConverterOptionalString.allocationSize(value.`escalationReason`) +
+            FfiConverterMapStringLong.allocationSize(value.`slaDue`) +
+            FfiConverterSequenceString.allocationSize(value.`slaMet`)
     )
 
     override fun write(value: CaseUpdate, buf: ByteBuffer) {
@@ -4858,6 +4994,12 @@ public object FfiConverterTypeCaseUpdate: FfiConverterRustBuffer<CaseUpdate> {
             FfiConverterOptionalTypePayment.write(value.`payment`, buf)
             FfiConverterOptionalTypeDispute.write(value.`dispute`, buf)
             FfiConverterOptionalString.write(value.`problem`, buf)
+            FfiConverterOptionalString.write(value.`note`, buf)
+            FfiConverterBoolean.write(value.`publicNote`, buf)
+            FfiConverterOptionalString.write(value.`escalateTo`, buf)
+            FfiConverterOptionalString.write(value.`escalationReason`, buf)
+            FfiConverterMapStringLong.write(value.`slaDue`, buf)
+            FfiConverterSequenceString.write(value.`slaMet`, buf)
     }
 }
 
@@ -7067,6 +7209,63 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
 
 
 /**
+ * What a text splice left behind (`splice_sop_text`, `splice_article_text`): enough for an
+ * editor to carry on without re-reading the document.
+ */
+data class TextEdit (
+    /**
+     * The text's length afterwards, in Unicode scalar values.
+     */
+    var `length`: kotlin.ULong
+    , 
+    /**
+     * Whether card data was masked: the stored text then differs from what was asked for,
+     * and an editor showing it must re-read it.
+     */
+    var `redacted`: kotlin.Boolean
+    , 
+    /**
+     * The document's heads (hex) after the change.
+     */
+    var `heads`: List<kotlin.String>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTextEdit: FfiConverterRustBuffer<TextEdit> {
+    override fun read(buf: ByteBuffer): TextEdit {
+        return TextEdit(
+            FfiConverterULong.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterSequenceString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: TextEdit) = (
+            FfiConverterULong.allocationSize(value.`length`) +
+            FfiConverterBoolean.allocationSize(value.`redacted`) +
+            FfiConverterSequenceString.allocationSize(value.`heads`)
+    )
+
+    override fun write(value: TextEdit, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`length`, buf)
+            FfiConverterBoolean.write(value.`redacted`, buf)
+            FfiConverterSequenceString.write(value.`heads`, buf)
+    }
+}
+
+
+
+/**
  * An article's verification schedule.
  */
 data class Verification (
@@ -7753,6 +7952,49 @@ public object FfiConverterTypeAction : FfiConverterRustBuffer<Action>{
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
+ * Which text of an article a splice edits.
+ */
+
+enum class ArticleField {
+    
+    /**
+     * The title in one locale.
+     */
+    TITLE,
+    /**
+     * The body in one locale.
+     */
+    BODY;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeArticleField: FfiConverterRustBuffer<ArticleField> {
+    override fun read(buf: ByteBuffer) = try {
+        ArticleField.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: ArticleField) = 4UL
+
+    override fun write(value: ArticleField, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
     }
 }
 
@@ -10391,6 +10633,45 @@ public object FfiConverterSequenceTypeTrigger: FfiConverterRustBuffer<List<Trigg
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeTrigger.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterMapStringLong: FfiConverterRustBuffer<Map<kotlin.String, kotlin.Long>> {
+    override fun read(buf: ByteBuffer): Map<kotlin.String, kotlin.Long> {
+        val len = buf.getInt()
+        return buildMap<kotlin.String, kotlin.Long>(len) {
+            repeat(len) {
+                val k = FfiConverterString.read(buf)
+                val v = FfiConverterLong.read(buf)
+                this[k] = v
+            }
+        }
+    }
+
+    override fun allocationSize(value: Map<kotlin.String, kotlin.Long>): ULong {
+        val spaceForMapSize = 4UL
+        val spaceForChildren = value.map { (k, v) ->
+            FfiConverterString.allocationSize(k) +
+            FfiConverterLong.allocationSize(v)
+        }.sum()
+        return spaceForMapSize + spaceForChildren
+    }
+
+    override fun write(value: Map<kotlin.String, kotlin.Long>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        // The parens on `(k, v)` here ensure we're calling the right method,
+        // which is important for compatibility with older android devices.
+        // Ref https://blog.danlew.net/2017/03/16/kotlin-puzzler-whose-line-is-it-anyways/
+        value.forEach { (k, v) ->
+            FfiConverterString.write(k, buf)
+            FfiConverterLong.write(v, buf)
         }
     }
 }
