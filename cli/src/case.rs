@@ -20,7 +20,7 @@ use crate::{Global, open_store, read_file, usage};
 #[derive(Debug, Subcommand)]
 pub enum CaseCommand {
     /// Open a new case; prints its number (or the whole case with --json).
-    New(NewArgs),
+    New(Box<NewArgs>),
     /// List cases, newest first (most overdue first with --breached).
     List(ListArgs),
     /// Show one case: fields, payment, SLA, escalations, timeline, SOP runs.
@@ -33,7 +33,7 @@ pub enum CaseCommand {
         history: bool,
     },
     /// Change a case's status, priority, assignee, category, tags, fields or payment.
-    Update(UpdateArgs),
+    Update(Box<UpdateArgs>),
     /// Add a note to a case's timeline (internal unless --public).
     Note {
         /// Case number or document id.
@@ -278,10 +278,10 @@ fn fields(args: &[String]) -> Result<BTreeMap<String, String>> {
 pub fn run(g: &Global, cmd: CaseCommand, out: &mut dyn Write) -> Result<()> {
     let store = open_store(g)?;
     match cmd {
-        CaseCommand::New(a) => new(g, &store, a, out),
+        CaseCommand::New(a) => new(g, &store, *a, out),
         CaseCommand::List(a) => list(g, &store, a, out),
         CaseCommand::Show { id, history } => show(g, &store, &id, history, out),
-        CaseCommand::Update(a) => update(g, &store, a, out),
+        CaseCommand::Update(a) => update(g, &store, *a, out),
         CaseCommand::Note { id, text, public } => {
             let case = store.add_note(&id, &text, public)?;
             done(g, &case, &format!("added a note to {}", case.number), out)

@@ -240,7 +240,7 @@ fn keystrokes(store: &Store, id: &DocId, len: usize) -> Vec<Duration> {
     let mut typed = 0usize;
     for i in 0..KEYSTROKES {
         let t = Instant::now();
-        if (i / word.len()) % 2 == 0 {
+        if (i / word.len()).is_multiple_of(2) {
             let c = word[typed % word.len()].to_string();
             black_box(
                 store
