@@ -1190,6 +1190,39 @@ pub unsafe extern "C" fn dossier_plugin_dry_run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::CString;
+
+    fn c(s: &str) -> CString {
+        CString::new(s).unwrap()
+    }
+
+    /// Takes a JSON string this module returned, frees it, and parses it.
+    fn take(p: *mut c_char) -> serde_json::Value {
+        // SAFETY: a string this module returned, freed once.
+        let s = unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_string();
+        unsafe { dossier_string_free(p) };
+        serde_json::from_str(&s).unwrap()
+    }
+
+    /// A store of site `site` in a fresh folder; close it with `dossier_close`.
+    fn open_temp(site: &str) -> (tempfile::TempDir, *mut DossierStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = c(&dir.path().join("c.db").display().to_string());
+        let site = c(site);
+        let mut store: *mut DossierStore = std::ptr::null_mut();
+        // SAFETY: valid strings and output pointer.
+        let status = unsafe {
+            dossier_open(
+                path.as_ptr(),
+                site.as_ptr(),
+                std::ptr::null(),
+                0,
+                &raw mut store,
+            )
+        };
+        assert_eq!(status, DossierStatus::Ok);
+        (dir, store)
+    }
 
     #[test]
     fn the_checked_in_header_is_current() {
@@ -1224,29 +1257,9 @@ mod tests {
 
     #[test]
     fn sop_and_article_splices_go_through_the_c_abi_with_typed_errors() {
-        use std::ffi::CString;
-        let dir = std::env::temp_dir().join(format!("dossier-c-splice-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let c = |s: &str| CString::new(s).unwrap();
-        let path = c(&dir.join("c.db").display().to_string());
-        let site = c("IN1");
-        let mut store: *mut DossierStore = std::ptr::null_mut();
-        let take = |p: *mut c_char| {
-            // SAFETY: a string this module returned, freed once.
-            let s = unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_string();
-            unsafe { dossier_string_free(p) };
-            serde_json::from_str::<serde_json::Value>(&s).unwrap()
-        };
+        let (_dir, store) = open_temp("IN1");
         // SAFETY: valid strings and output pointers; the handle is closed at the end.
         unsafe {
-            let status = dossier_open(
-                path.as_ptr(),
-                site.as_ptr(),
-                std::ptr::null(),
-                0,
-                &raw mut store,
-            );
-            assert_eq!(status, DossierStatus::Ok);
             let json = c(include_str!(
                 "../../core/src/sop/testdata/upi_debited_not_credited.json"
             ));
@@ -1323,34 +1336,13 @@ mod tests {
             assert_eq!(status, DossierStatus::Invalid);
             dossier_close(store);
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn a_case_update_with_a_note_an_escalation_and_an_sla_is_one_change_through_the_c_abi() {
-        use std::ffi::CString;
-        let dir = std::env::temp_dir().join(format!("dossier-c-update-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let c = |s: &str| CString::new(s).unwrap();
-        let path = c(&dir.join("c.db").display().to_string());
-        let site = c("MX1");
-        let mut store: *mut DossierStore = std::ptr::null_mut();
-        let take = |p: *mut c_char| {
-            // SAFETY: a string this module returned, freed once.
-            let s = unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_string();
-            unsafe { dossier_string_free(p) };
-            serde_json::from_str::<serde_json::Value>(&s).unwrap()
-        };
+        let (_dir, store) = open_temp("MX1");
         // SAFETY: valid strings and output pointers; the handle is closed at the end.
         unsafe {
-            let status = dossier_open(
-                path.as_ptr(),
-                site.as_ptr(),
-                std::ptr::null(),
-                0,
-                &raw mut store,
-            );
-            assert_eq!(status, DossierStatus::Ok);
             let new =
                 c(r#"{"market": "IN-UPI", "category": "failed_payment", "subject": "Debited"}"#);
             let mut out: *mut c_char = std::ptr::null_mut();
@@ -1389,7 +1381,6 @@ mod tests {
             );
             dossier_close(store);
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
