@@ -509,8 +509,8 @@ fn splice_context(
     let chars: Vec<char> = splice_chars(doc, id, lo, hi).collect();
     if chars.len() != hi - lo {
         // Not one char per element: let the slow path count for itself.
-        let (start, before) = splice_window(doc, id, pos, Side::Before);
-        let (stop, after) = splice_window(doc, id, end, Side::After);
+        let (start, before) = splice_window(doc, id, pos, len, Side::Before);
+        let (stop, after) = splice_window(doc, id, end, len, Side::After);
         return (start, before, stop, after);
     }
     let (head, rest) = chars.split_at(pos - lo);
@@ -535,8 +535,8 @@ fn splice_context(
                 (end + cut, tail[..cut].iter().collect::<String>())
             })
     };
-    let (start, before) = before.unwrap_or_else(|| splice_window(doc, id, pos, Side::Before));
-    let (stop, after) = after.unwrap_or_else(|| splice_window(doc, id, end, Side::After));
+    let (start, before) = before.unwrap_or_else(|| splice_window(doc, id, pos, len, Side::Before));
+    let (stop, after) = after.unwrap_or_else(|| splice_window(doc, id, end, len, Side::After));
     (start, before, stop, after)
 }
 
@@ -545,8 +545,13 @@ fn splice_context(
 /// (before) whitespace, so that it never cuts a digit run, a URL or a `+` phone prefix in
 /// two — the redactor judges those whole — but never past [`SPLICE_CONTEXT_MAX`]. Returns
 /// where the window starts (for `Before`) or ends (for `After`), and its characters.
-fn splice_window(doc: &impl ReadDoc, id: &ObjId, at: usize, side: Side) -> (usize, String) {
-    let len = doc.length(id);
+fn splice_window(
+    doc: &impl ReadDoc,
+    id: &ObjId,
+    at: usize,
+    len: usize,
+    side: Side,
+) -> (usize, String) {
     let mut chars: Vec<char> = Vec::new();
     let mut step = SPLICE_CONTEXT;
     loop {
@@ -602,7 +607,7 @@ fn splice_window(doc: &impl ReadDoc, id: &ObjId, at: usize, side: Side) -> (usiz
     (bound, chars.into_iter().collect())
 }
 
-/// Read access to a document, now or at earlier heads./// Read access to a document, now or at earlier heads.
+/// Read access to a document, now or at earlier heads.
 ///
 /// Reads are lenient: a missing field or a value of an unexpected type reads as absent, because
 /// a document may come from another replica running another version; what is required is

@@ -285,6 +285,18 @@ pub(crate) fn create_case_in(w: &mut Write<'_>, new: &NewCase) -> Result<DocId> 
     Ok(id)
 }
 
+/// The [`CaseHead`] of a case that is not closed; [`Error::CaseClosed`] otherwise. One
+/// register read refuses a closed case.
+fn open_head(w: &mut Write<'_>, id: &DocId) -> Result<CaseHead> {
+    let head = head(*id, w.get(id, DocKind::Case)?)?;
+    if head.status == Status::Closed {
+        return Err(Error::CaseClosed {
+            number: head.number,
+        });
+    }
+    Ok(head)
+}
+
 /// Edits a case that must not be closed, giving `f` what it needs to decide: the case's
 /// [`CaseHead`], read key by key. Refusing a closed case reads one register.
 pub(crate) fn edit_open_case_head<T>(
@@ -292,12 +304,7 @@ pub(crate) fn edit_open_case_head<T>(
     id: &DocId,
     f: impl FnOnce(&mut DocTx<'_>, &CaseHead) -> Result<T>,
 ) -> Result<T> {
-    let head = head(*id, w.get(id, DocKind::Case)?)?;
-    if head.status == Status::Closed {
-        return Err(Error::CaseClosed {
-            number: head.number,
-        });
-    }
+    let head = open_head(w, id)?;
     w.edit(id, DocKind::Case, |dt| {
         let out = f(dt, &head)?;
         crate::plugin::actions::clear_satisfied_requirements(dt, *id)?;
@@ -312,12 +319,7 @@ pub(crate) fn edit_open_case<T>(
     id: &DocId,
     f: impl FnOnce(&mut DocTx<'_>, &Case) -> Result<T>,
 ) -> Result<T> {
-    let head = head(*id, w.get(id, DocKind::Case)?)?;
-    if head.status == Status::Closed {
-        return Err(Error::CaseClosed {
-            number: head.number,
-        });
-    }
+    open_head(w, id)?;
     let case = materialize(*id, w.get(id, DocKind::Case)?, None)?;
     w.edit(id, DocKind::Case, |dt| {
         let out = f(dt, &case)?;
